@@ -1,0 +1,104 @@
+"""The three scales the whole book runs at: ``smoke``, ``cpu`` and ``gpu``.
+
+One table, read by every notebook through its papermill ``parameters`` cell. A notebook
+never branches on the profile name; it reads sizes, steps and widths from here.
+
+- ``smoke``: CI and ``make test``. Every notebook runs end to end in seconds. The numbers
+  mean nothing and the notebooks say so.
+- ``cpu``: the default ``make book`` on a 2-core laptop. Quarter-width models on small
+  images; trends should be visible.
+- ``gpu``: one or more GPUs. Standard-width models, full-size synthetic sets, and the real
+  datasets when they are present.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROFILE_NAMES = ("smoke", "cpu", "gpu")
+
+
+class UnknownProfileError(ValueError):
+    """Raised for a profile name outside :data:`PROFILE_NAMES`."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Every size that changes between the smoke, cpu and gpu scales."""
+
+    name: str
+    #: Short side of the synthetic images in pixels (Cityscapes twin images are 2:1).
+    image_size: int
+    #: Square training crop in pixels.
+    crop_size: int
+    #: Base width of backbones; 64 is the standard ResNet width, 16 a quarter.
+    width: int
+    #: Optimiser steps of one training run (experiments may scale it, never exceed 4x).
+    train_steps: int
+    batch_size: int
+    #: Steps between checkpoints (resumable training).
+    checkpoint_every: int
+    #: Images per split and preset of the synthetic twin.
+    n_train: int
+    n_val: int
+    #: The box-only set of BoxSup is larger than the mask sets (paper §4: VOC07 + COCO boxes).
+    n_boxes: int
+    #: Number of validation images that evaluations use (``None``: all of them).
+    eval_subset: int | None
+    #: Pixels sampled per instance by embedding losses (Fathi §3.1).
+    pixels_per_instance: int
+    #: Free-form notes shown in captions.
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke", image_size=48, crop_size=48, width=8, train_steps=3, batch_size=2,
+        checkpoint_every=2, n_train=8, n_val=4, n_boxes=12, eval_subset=4,
+        pixels_per_instance=16,
+        note="smoke profile: a few steps on a few images; numbers are meaningless",
+    ),
+    "cpu": Profile(
+        name="cpu", image_size=96, crop_size=80, width=16, train_steps=300, batch_size=8,
+        checkpoint_every=100, n_train=400, n_val=100, n_boxes=800, eval_subset=100,
+        pixels_per_instance=64,
+        note="cpu profile: quarter-width models on 96 px twin images, a few hundred steps",
+    ),
+    "gpu": Profile(
+        name="gpu", image_size=320, crop_size=321, width=64, train_steps=20000, batch_size=16,
+        checkpoint_every=1000, n_train=10582, n_val=1449, n_boxes=20000, eval_subset=None,
+        pixels_per_instance=256,
+        note="gpu profile: standard-width models on full-size twin sets",
+    ),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """Return the profile called ``name`` (default: ``$PROFILE``, else ``cpu``).
+
+    An unknown name raises :class:`UnknownProfileError` with a one-line fix.
+    """
+    if name is None:
+        name = os.environ.get("PROFILE") or "cpu"
+    if name not in PROFILES:
+        raise UnknownProfileError(
+            f"unknown profile {name!r}: use one of {', '.join(PROFILE_NAMES)} "
+            f"(e.g. `make book PROFILE=cpu`)"
+        )
+    return PROFILES[name]
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is present, else ``cpu`` (``INSTSEG_DEVICE`` overrides)."""
+    forced = os.environ.get("INSTSEG_DEVICE")
+    if forced:
+        return forced
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
