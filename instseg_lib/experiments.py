@@ -1,0 +1,297 @@
+"""Config -> cached, provenance-stamped result.
+
+An experiment is a frozen dataclass. Its content hash names its artifacts::
+
+    results/<profile>/<paper>/<name>-<hash>.json    the result (metrics + provenance)
+    results/<profile>/<paper>/<name>-<hash>.pt      its checkpoint (written by train.py)
+
+``run_experiment`` loads the JSON when it exists and is intact, and otherwise runs the
+experiment function. ``FORCE=1`` (or ``force=True``) recomputes. Every JSON carries a
+SHA-256 of its own content: a truncated or edited file is reported and recomputed, never
+used. Writes go through a temporary file and ``os.replace`` so an interruption never
+leaves a half-written result behind.
+
+Many experiments run in one process (importing torch costs seconds); the training loop
+in :mod:`instseg_lib.train` resumes from the checkpoint after an interruption.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .paths import REPO_ROOT, results_root
+from .profiles import Profile, default_device, get_profile
+
+RESULT_SCHEMA = 1
+
+
+class CorruptResultWarning(UserWarning):
+    """A cached result failed its checksum or did not parse; it is recomputed."""
+
+
+# --------------------------------------------------------------------------- hashing
+def _canonical(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _canonical(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
+        return "NaN"
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot hash config field of type {type(obj).__name__}: {obj!r}")
+
+
+def canonical_json(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, dataclasses expanded."""
+    return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(config: Any) -> str:
+    """A 12-hex-digit content hash of a frozen config (its class name included)."""
+    if not (dataclasses.is_dataclass(config) and not isinstance(config, type)):
+        raise TypeError(f"an experiment config must be a dataclass instance, got {type(config).__name__}")
+    if not config.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        raise TypeError(f"{type(config).__name__} must be a frozen dataclass (its hash names its results)")
+    payload = canonical_json({"class": type(config).__name__, "fields": config})
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+# --------------------------------------------------------------------------- atomic I/O
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` through a temporary file and ``os.replace``."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def _with_checksum(record: dict[str, Any]) -> dict[str, Any]:
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    return {**body, "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}
+
+
+def write_result(path: Path, record: dict[str, Any]) -> None:
+    """Atomically write a result JSON with its embedded SHA-256."""
+    text = json.dumps(_with_checksum(record), indent=1, sort_keys=True)
+    atomic_write_bytes(Path(path), (text + "\n").encode())
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """Load a result JSON and verify its checksum.
+
+    Returns ``None`` for a missing file. A file that does not parse or whose checksum does
+    not match raises :class:`CorruptResultWarning` as a warning and returns ``None``.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        stored = record.get("sha256")
+        expected = _with_checksum(record)["sha256"]
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        warnings.warn(f"corrupt cached result {path}: {exc}; recomputing", CorruptResultWarning, stacklevel=2)
+        return None
+    if stored != expected:
+        warnings.warn(f"corrupt cached result {path}: checksum mismatch; recomputing",
+                      CorruptResultWarning, stacklevel=2)
+        return None
+    return record
+
+
+# --------------------------------------------------------------------------- provenance
+def git_commit() -> str:
+    """The checkout's commit, with ``+dirty`` when tracked files differ; ``unknown`` outside git."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for name in ("torch", "torchvision", "numpy", "scipy", "pycocotools", "instseg-lib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+def device_description(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    return f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads, {platform.machine()})"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch; ask torch for deterministic kernels where it has them."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+# --------------------------------------------------------------------------- runner
+@dataclass
+class RunContext:
+    """What an experiment function gets besides its config."""
+
+    config: Any
+    profile: Profile
+    paper: str
+    name: str
+    hash: str
+    seed: int
+    device: str
+    result_path: Path
+    checkpoint_path: Path
+    #: Set by the experiment function: the fingerprint of the dataset it read.
+    dataset_fingerprint: str | None = None
+    #: Anything else worth recording (e.g. whether weights were pretrained).
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A loaded or freshly computed experiment result."""
+
+    metrics: dict[str, Any]
+    provenance: dict[str, Any]
+    config: dict[str, Any]
+    path: Path
+    cached: bool
+
+    def __getitem__(self, key: str) -> Any:
+        return self.metrics[key]
+
+
+def result_paths(config: Any, *, paper: str, name: str, profile: Profile) -> tuple[Path, Path]:
+    h = config_hash(config)
+    base = results_root() / profile.name / paper
+    return base / f"{name}-{h}.json", base / f"{name}-{h}.pt"
+
+
+def _rank() -> int:
+    if "torch.distributed" in sys.modules:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank()
+    return 0
+
+
+def _force_from_env() -> bool:
+    return os.environ.get("FORCE", "").strip().lower() in {"1", "true", "yes"}
+
+
+def run_experiment(
+    config: Any,
+    fn: Callable[[Any, RunContext], Mapping[str, Any]],
+    *,
+    paper: str,
+    name: str,
+    profile: Profile | str | None = None,
+    seed: int | None = None,
+    force: bool | None = None,
+    device: str | None = None,
+) -> Result:
+    """Run ``fn(config, ctx)`` once and cache its metrics with provenance.
+
+    ``seed`` defaults to ``config.seed`` when the config has one, else 0. ``force``
+    defaults to ``$FORCE``. The function must return a JSON-serialisable mapping.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"experiment name {name!r} must be letters, digits, '-' or '_'")
+    result_path, ckpt_path = result_paths(config, paper=paper, name=name, profile=prof)
+    force = _force_from_env() if force is None else force
+    if not force:
+        record = read_result(result_path)
+        if record is not None:
+            return Result(record["metrics"], record["provenance"], record["config"], result_path, True)
+    elif ckpt_path.exists():
+        ckpt_path.unlink()  # a forced run retrains from scratch
+
+    seed = int(getattr(config, "seed", 0) if seed is None else seed)
+    device = device or default_device()
+    ctx = RunContext(config=config, profile=prof, paper=paper, name=name, hash=config_hash(config),
+                     seed=seed, device=device, result_path=result_path, checkpoint_path=ckpt_path)
+    seed_everything(seed)
+    t0 = time.perf_counter()
+    metrics = dict(fn(config, ctx))
+    wall = time.perf_counter() - t0
+    provenance = {
+        "git_commit": git_commit(),
+        "packages": package_versions(),
+        "device": device_description(device),
+        "wall_seconds": round(wall, 3),
+        "dataset_fingerprint": ctx.dataset_fingerprint,
+        "seed": seed,
+        "profile": prof.name,
+        "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "argv0": Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "",
+        **({"notes": ctx.notes} if ctx.notes else {}),
+    }
+    record = {
+        "schema": RESULT_SCHEMA,
+        "paper": paper,
+        "name": name,
+        "hash": ctx.hash,
+        "config_class": type(config).__name__,
+        "config": _canonical(config),
+        "metrics": _canonical(metrics),
+        "provenance": provenance,
+    }
+    if _rank() == 0:
+        write_result(result_path, record)
+    return Result(record["metrics"], provenance, record["config"], result_path, False)

@@ -1,0 +1,225 @@
+"""The one training loop: CPU, one GPU, or several processes under ``torchrun`` (DDP).
+
+Kept flat in the manner of torchvision's ``references/segmentation``: a checkpoint dict
+holds model, optimizer, scheduler and step, and is written atomically every
+``checkpoint_every`` steps, so a run killed at any moment (even SIGKILL) resumes from its
+last checkpoint and, on CPU, ends with the same weights as an uninterrupted run.
+
+Determinism does not depend on carried RNG state: the data order of step ``s`` and the
+random state of every sample's augmentation and of the forward pass are derived from
+``(seed, s)`` alone. Under DDP each of the W ranks takes every W-th sample of the same
+global batch and DDP averages the gradients, so W processes reproduce the 1-process run
+of the same global batch (up to floating-point summation order).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset, default_collate
+from tqdm import tqdm
+
+from .experiments import atomic_torch_save
+
+#: Test hook: SIGKILL this process right after optimizer step N (proves resumption).
+FAULT_ENV = "INSTSEG_FAULT_AFTER_STEP"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings; the paper configs embed one of these."""
+
+    steps: int
+    batch_size: int
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    #: "poly" learning-rate decay, (1 - step/steps)^power, as in DeepLab and Wu §3.
+    poly_power: float = 0.9
+    optimizer: str = "sgd"
+    checkpoint_every: int = 100
+    seed: int = 0
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be positive: {self}")
+        if self.optimizer not in {"sgd", "adam"}:
+            raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+
+
+# --------------------------------------------------------------------------- distributed
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside ``torchrun``."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str) -> tuple[int, int]:
+    """Join the process group that ``torchrun`` describes in the environment, if any.
+
+    gloo on CPU, nccl on GPU. Returns ``(rank, world_size)``.
+    """
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size > 1 and dist.is_available() and not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+        if device.startswith("cuda"):
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return world()
+
+
+def is_main_process() -> bool:
+    return world()[0] == 0
+
+
+# --------------------------------------------------------------------------- sampling
+def _mix(*xs: int) -> int:
+    """A 63-bit seed from integers (splitmix-style), so nearby steps get unrelated seeds."""
+    h = 0x9E3779B97F4A7C15
+    for x in xs:
+        h ^= (x + 0x9E3779B97F4A7C15 + (h << 6) + (h >> 2)) & 0xFFFFFFFFFFFFFFFF
+        h = (h * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    return h & 0x7FFFFFFFFFFFFFFF
+
+
+@lru_cache(maxsize=4)
+def _epoch_order(seed: int, epoch: int, n: int) -> list[int]:
+    g = torch.Generator().manual_seed(_mix(seed, epoch))
+    return torch.randperm(n, generator=g).tolist()
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
+    """Dataset indices of global batch ``step``: epochs are seeded permutations of ``n``."""
+    out = []
+    for pos in range(step * batch_size, (step + 1) * batch_size):
+        epoch, offset = divmod(pos, n)
+        out.append(_epoch_order(seed, epoch, n)[offset])
+    return out
+
+
+def poly_lr_lambda(steps: int, power: float) -> Callable[[int], float]:
+    return lambda s: max(0.0, 1.0 - s / steps) ** power
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
+    if isinstance(batch, torch.Tensor):
+        batch = batch.to(device, non_blocking=True)
+        if channels_last and batch.dim() == 4 and batch.is_floating_point():
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        return batch
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device, channels_last) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_to_device(v, device, channels_last) for v in batch)
+    return batch
+
+
+# --------------------------------------------------------------------------- the loop
+def train(
+    model: nn.Module,
+    dataset: Dataset | Sequence[Any],
+    loss_fn: Callable[[nn.Module, Any], torch.Tensor],
+    cfg: TrainConfig,
+    *,
+    checkpoint_path: Path | str | None,
+    device: str = "cpu",
+    collate_fn: Callable[[list[Any]], Any] = default_collate,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict[str, Any]:
+    """Train ``model`` in place for ``cfg.steps`` steps; return the loss history.
+
+    ``loss_fn(model, batch)`` returns the mean loss of the (local) batch. When
+    ``checkpoint_path`` holds a checkpoint of this run, training resumes from it; a
+    finished run's checkpoint makes this call return at once.
+    """
+    rank, size = init_distributed(device)
+    if cfg.batch_size % size:
+        raise ValueError(f"global batch {cfg.batch_size} does not split over {size} processes")
+    dev = torch.device(device)
+    model.to(dev)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, cfg)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lr_lambda(cfg.steps, cfg.poly_power))
+    history: list[float] = []
+    start = 0
+    ckpt = Path(checkpoint_path) if checkpoint_path else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, history = int(state["step"]), list(state["history"])
+    if start >= cfg.steps:
+        return {"losses": history, "resumed_from": start}
+
+    net: nn.Module = model
+    if size > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
+
+    def save(step: int) -> None:
+        if ckpt is not None and rank == 0:
+            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                               "scheduler": scheduler.state_dict(), "step": step,
+                               "history": history, "train_config": cfg.__dict__}, ckpt)
+
+    fault_at = int(os.environ.get(FAULT_ENV, "-1"))
+    n = len(dataset)
+    net.train()
+    bar = tqdm(total=cfg.steps, initial=start, desc=desc, disable=not progress or rank != 0,
+               dynamic_ncols=True, leave=False)
+    for step in range(start, cfg.steps):
+        global_idx = batch_indices(step, cfg.batch_size, n, cfg.seed)
+        samples = []
+        for j in range(rank, cfg.batch_size, size):
+            torch.manual_seed(_mix(cfg.seed, step, j, 1))  # this sample's augmentation
+            samples.append(dataset[global_idx[j]])
+        batch = _to_device(collate_fn(samples), dev, cfg.channels_last)
+        torch.manual_seed(_mix(cfg.seed, step, rank, 2))  # dropout etc. in the forward pass
+        loss = loss_fn(net, batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"{desc}: loss is {loss.item()} at step {step}; lower the learning rate")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        value = loss.detach()
+        if size > 1:
+            dist.all_reduce(value)
+            value /= size
+        history.append(float(value))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]:.4f}", refresh=False)
+        done = step + 1
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            save(done)
+        if done == fault_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    bar.close()
+    if size > 1:
+        dist.barrier()
+    return {"losses": history, "resumed_from": start}
+
+
+def mean_of_last(values: Sequence[float], k: int = 10) -> float:
+    tail = list(values)[-k:]
+    return sum(tail) / len(tail) if tail else math.nan
