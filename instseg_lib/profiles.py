@@ -102,3 +102,22 @@ def default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m instseg_lib.profiles NAME``: print the profile, or a one-line error."""
+    import json
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        prof = get_profile(args[0] if args else None)
+    except UnknownProfileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(prof.as_dict(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,6 +57,15 @@ class TrainConfig:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
 
 
+def progress_enabled() -> bool:
+    """Progress bars are on unless ``INSTSEG_PROGRESS=0``.
+
+    The headless executors (papermill for the book, nbval for the tests) set it to 0 so
+    that notebook outputs are deterministic; interactive users see the bars.
+    """
+    return os.environ.get("INSTSEG_PROGRESS", "1") != "0"
+
+
 # --------------------------------------------------------------------------- distributed
 def world() -> tuple[int, int]:
     """``(rank, world_size)``; ``(0, 1)`` outside ``torchrun``."""
@@ -142,7 +151,7 @@ def train(
     checkpoint_path: Path | str | None,
     device: str = "cpu",
     collate_fn: Callable[[list[Any]], Any] = default_collate,
-    progress: bool = True,
+    progress: bool | None = None,
     desc: str = "train",
 ) -> dict[str, Any]:
     """Train ``model`` in place for ``cfg.steps`` steps; return the loss history.
@@ -151,6 +160,7 @@ def train(
     ``checkpoint_path`` holds a checkpoint of this run, training resumes from it; a
     finished run's checkpoint makes this call return at once.
     """
+    progress = progress_enabled() if progress is None else progress
     rank, size = init_distributed(device)
     if cfg.batch_size % size:
         raise ValueError(f"global batch {cfg.batch_size} does not split over {size} processes")

@@ -1,0 +1,46 @@
+# Two commands (README): `make book` regenerates the whole book, `make test` runs the tests.
+# PROFILE=smoke|cpu|gpu picks the scale of `make book` (default cpu); `make test` uses smoke.
+
+PROFILE ?= cpu
+PYTHON  ?= $(shell command -v python3.11 || command -v python3)
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+SMOKE_BOOK := build/book-smoke
+
+.PHONY: setup data book test bench clean
+.DEFAULT_GOAL := book
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 or python3 on PATH: install Python 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs when pyproject.toml changes.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (instseg)" >/dev/null
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	@$(PY) -m instseg_lib.profiles $(PROFILE) >/dev/null
+	$(PY) -m instseg_lib.data.synthetic --all --profile $(PROFILE)
+
+book: data
+	$(PY) -m instseg_lib.book execute --profile $(PROFILE)
+	$(PY) -m instseg_lib.book build
+
+test: setup
+	$(PY) -m instseg_lib.data.synthetic --all --profile smoke
+	$(PY) -m instseg_lib.book execute --profile smoke --book-dir $(SMOKE_BOOK)
+	INSTSEG_SMOKE_BOOK=$(SMOKE_BOOK) INSTSEG_PROGRESS=0 PROFILE=smoke $(PY) -m pytest tests $(SMOKE_BOOK)/notebooks \
+		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
+bench: setup
+	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_metrics.py
+	$(PY) benchmarks/bench_fcrn.py
+
+clean:
+	rm -rf build book/_build book/notebooks

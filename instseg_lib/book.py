@@ -1,0 +1,188 @@
+"""Execute the book's notebooks headless with papermill, then build it with Jupyter Book.
+
+::
+
+    python -m instseg_lib.book execute --profile cpu            # into book/notebooks/
+    python -m instseg_lib.book execute --profile smoke --book-dir build/book-smoke
+    python -m instseg_lib.book build --book-dir book [--strict]
+
+The notebooks to run are the ``notebooks/<name>`` entries of ``book/_toc.yml``, in order,
+with ``what_reproduced`` last because it collects the other notebooks' verdicts. Each runs
+with ``profile`` injected into its ``parameters`` cell. The wall time of every notebook
+and the total go to ``<book-dir>/_build/timings.json``. A failing notebook stops the run
+with one line naming the notebook and the cell; the executed copy keeps the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .experiments import atomic_write_bytes
+from .paths import REPO_ROOT
+from .profiles import UnknownProfileError, default_device, get_profile
+
+BOOK_SRC = REPO_ROOT / "book"
+NOTEBOOK_SRC = REPO_ROOT / "notebooks"
+LAST = "what_reproduced"
+
+
+class BookError(RuntimeError):
+    """A one-line, user-facing failure of the book pipeline."""
+
+
+def toc_notebooks(toc: Path = BOOK_SRC / "_toc.yml") -> list[str]:
+    """Notebook names listed in the table of contents, ``what_reproduced`` moved last."""
+    import yaml
+
+    names: list[str] = []
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str) and f.startswith("notebooks/"):
+                names.append(f.split("/", 1)[1].removesuffix(".ipynb"))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(yaml.safe_load(toc.read_text()))
+    return [n for n in names if n != LAST] + ([LAST] if LAST in names else [])
+
+
+def sync_book_sources(book_dir: Path) -> None:
+    """Copy the book's hand-written sources (config, toc, pages, bib) to ``book_dir``."""
+    book_dir = Path(book_dir).resolve()
+    if book_dir == BOOK_SRC.resolve():
+        return
+    book_dir.mkdir(parents=True, exist_ok=True)
+    for src in BOOK_SRC.iterdir():
+        if src.is_file():
+            shutil.copy2(src, book_dir / src.name)
+        elif src.name not in {"_build", "notebooks"}:
+            shutil.copytree(src, book_dir / src.name, dirs_exist_ok=True)
+
+
+def _kernel_check(kernel: str) -> None:
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec(kernel)
+    except NoSuchKernel:
+        raise BookError(
+            f"no Jupyter kernel named {kernel!r}: run `make setup` (installs ipykernel into .venv) "
+            f"or pass --kernel NAME (see `jupyter kernelspec list`)"
+        ) from None
+
+
+def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = None,
+            kernel: str = "python3") -> dict:
+    """Run every notebook of the toc with papermill; return and write the timings."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    get_profile(profile)  # fails early, in one line, on an unknown profile
+    _kernel_check(kernel)
+    book_dir = Path(book_dir)
+    sync_book_sources(book_dir)
+    names = toc_notebooks()
+    if only:
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise BookError(f"not in book/_toc.yml: {', '.join(unknown)}; known: {', '.join(names)}")
+        names = [n for n in names if n in only]
+    out_dir = book_dir / "notebooks"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Deterministic notebook outputs: no progress bars inside the kernels.
+    os.environ["INSTSEG_PROGRESS"] = "0"
+    os.environ["PROFILE"] = profile
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        src = NOTEBOOK_SRC / f"{name}.ipynb"
+        if not src.exists():
+            raise BookError(f"book/_toc.yml lists notebooks/{name} but {src} does not exist")
+        print(f"[{i}/{len(names)}] {name} (profile {profile}) ...", flush=True)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(src), str(out_dir / f"{name}.ipynb"), parameters={"profile": profile},
+                                kernel_name=kernel, cwd=str(NOTEBOOK_SRC), progress_bar=sys.stderr.isatty(),
+                                report_mode=False)
+        except PapermillExecutionError as exc:
+            raise BookError(
+                f"notebook notebooks/{name}.ipynb failed in cell {exc.cell_index} "
+                f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue.splitlines()[0] if exc.evalue else ''}"
+                f" -- the traceback is in {out_dir / (name + '.ipynb')}"
+            ) from None
+        timings[name] = round(time.perf_counter() - t0, 2)
+        print(f"      {name}: {timings[name]:.1f} s", flush=True)
+    record = {"profile": profile, "device": default_device(), "notebooks": timings,
+              "total_seconds": round(time.perf_counter() - t_all, 2)}
+    path = book_dir / "_build" / "timings.json"
+    if only and path.exists():  # a partial run updates the full record
+        old = json.loads(path.read_text())
+        if old.get("profile") == profile:
+            record["notebooks"] = {**old.get("notebooks", {}), **timings}
+            record["total_seconds"] = round(sum(record["notebooks"].values()), 2)
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+    print(f"notebooks: {record['total_seconds']:.1f} s in total; timings in {path}", flush=True)
+    return record
+
+
+def build(book_dir: Path = BOOK_SRC, strict: bool = False) -> Path:
+    """``jupyter-book build`` (``-W`` when strict); returns the page to open."""
+    book_dir = Path(book_dir)
+    missing = [n for n in toc_notebooks() if not (book_dir / "notebooks" / f"{n}.ipynb").exists()]
+    if missing:
+        raise BookError(f"notebooks not executed yet: {', '.join(missing)}; "
+                        f"run `python -m instseg_lib.book execute --book-dir {book_dir}` first")
+    sync_book_sources(book_dir)
+    exe = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(exe) if exe.exists() else "jupyter-book", "build", str(book_dir), "--path-output", str(book_dir)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, text=True, capture_output=True)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-6000:])
+        raise BookError(f"jupyter-book build of {book_dir} failed (exit {proc.returncode}); see the log above")
+    index = (book_dir / "_build" / "html" / "index.html").resolve()
+    return index
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m instseg_lib.book", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    ex = sub.add_parser("execute", help="run the notebooks with papermill")
+    ex.add_argument("--profile", default=os.environ.get("PROFILE") or "cpu")
+    ex.add_argument("--book-dir", type=Path, default=BOOK_SRC)
+    ex.add_argument("--only", nargs="*", help="notebook names (default: all in the toc)")
+    ex.add_argument("--kernel", default="python3")
+    bd = sub.add_parser("build", help="build the HTML with Jupyter Book")
+    bd.add_argument("--book-dir", type=Path, default=BOOK_SRC)
+    bd.add_argument("--strict", action="store_true", help="warnings are errors")
+    sub.add_parser("list", help="print the notebooks of the toc in execution order")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "execute":
+            execute(args.profile, args.book_dir, args.only, args.kernel)
+        elif args.cmd == "build":
+            index = build(args.book_dir, args.strict)
+            print(f"book built: open file://{index}")
+        else:
+            print("\n".join(toc_notebooks()))
+    except (BookError, UnknownProfileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, UnknownProfileError) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The book executor's contract: order, one-line errors, and the failing cell named."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from instseg_lib import book
+
+
+def test_toc_lists_every_notebook_and_what_reproduced_runs_last():
+    names = book.toc_notebooks()
+    assert names[-1] == "what_reproduced"
+    assert {"wu2016_overview", "arnab2017_overview", "liang2015_overview", "fathi2017_overview",
+            "dai2015_overview", "paper_tables", "data_twin", "how_we_measure"} <= set(names)
+    for n in names:
+        assert (book.NOTEBOOK_SRC / f"{n}.ipynb").exists(), n
+
+
+def test_every_notebook_starts_with_a_parameters_cell_holding_only_the_profile():
+    for n in book.toc_notebooks():
+        nb = nbformat.read(book.NOTEBOOK_SRC / f"{n}.ipynb", as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), n
+        assert code[0].source.strip() == 'profile = "cpu"', n
+        # Notebooks never branch on the profile name (they read the profile table).
+        for c in code[1:]:
+            assert "profile ==" not in c.source and "profile in (" not in c.source, n
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "instseg_lib.book", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_unknown_profile_is_one_line_naming_the_fix():
+    r = _cli("execute", "--profile", "laptop", "--book-dir", "/tmp/never")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "smoke, cpu, gpu" in lines[0] and "PROFILE=" in lines[0]
+
+
+def test_missing_kernel_is_one_line_naming_the_fix():
+    r = _cli("execute", "--profile", "smoke", "--kernel", "no-such-kernel", "--book-dir", "/tmp/never")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no-such-kernel" in lines[0] and "make setup" in lines[0]
+
+
+@pytest.mark.slow
+def test_failing_notebook_stops_the_run_naming_notebook_and_cell(tmp_path, monkeypatch):
+    src, bsrc = tmp_path / "notebooks", tmp_path / "book"
+    src.mkdir(), bsrc.mkdir()
+    (bsrc / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
+                                   "  - file: notebooks/good\n  - file: notebooks/bad\n  - file: notebooks/after\n")
+    for name, body in [("good", "x = 1"), ("bad", "raise ValueError('twin missing')"), ("after", "y = 2")]:
+        nb = nbformat.v4.new_notebook()
+        p = nbformat.v4.new_code_cell('profile = "cpu"')
+        p.metadata["tags"] = ["parameters"]
+        nb.cells = [p, nbformat.v4.new_code_cell("z = 0"), nbformat.v4.new_code_cell(body)]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, src / f"{name}.ipynb")
+    monkeypatch.setattr(book, "NOTEBOOK_SRC", src)
+    monkeypatch.setattr(book, "BOOK_SRC", bsrc)
+    monkeypatch.setattr(book, "toc_notebooks", lambda toc=bsrc / "_toc.yml": ["good", "bad", "after"])
+    with pytest.raises(book.BookError) as err:
+        book.execute("smoke", tmp_path / "out")
+    msg = str(err.value)
+    assert "notebooks/bad.ipynb" in msg and "cell" in msg and "ValueError: twin missing" in msg
+    assert (tmp_path / "out" / "notebooks" / "good.ipynb").exists()
+    assert not (tmp_path / "out" / "notebooks" / "after.ipynb").exists()  # the run stopped
+    executed = json.loads((tmp_path / "out" / "notebooks" / "good.ipynb").read_text())
+    assert 'profile = "smoke"' in "".join("".join(c["source"]) for c in executed["cells"])
