@@ -1,0 +1,106 @@
+"""Pieces every paper's recipe shares: tensors from samples, datasets of the twin, and the
+semantic evaluation loop."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from ..data import Sample, open_dataset
+from ..metrics import SemanticEvaluator
+from ..train import progress_enabled
+
+#: ImageNet statistics: torchvision's pretrained ResNets expect them.
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def image_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H,W,3)`` uint8 RGB -> normalised ``(3,H,W)`` float32."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
+    return (x - MEAN) / STD
+
+
+def to_tensors(sample: Sample) -> dict[str, Any]:
+    """The tensors a training step needs from one sample."""
+    return {
+        "image": image_tensor(sample.image),
+        "semantic": torch.from_numpy(sample.semantic.astype(np.int64)),
+        "instances": torch.from_numpy(sample.instances.astype(np.int64)),
+    }
+
+
+class TensorDataset(torch.utils.data.Dataset):
+    """Wraps a dataset of :class:`Sample` with a joint transform and a tensor conversion."""
+
+    def __init__(self, base, transform: Callable[[Sample], Sample] | None,
+                 convert: Callable[[Sample], Any] = to_tensors) -> None:
+        self.base, self.transform, self.convert = base, transform, convert
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int):
+        s = self.base[i]
+        if self.transform is not None:
+            s = self.transform(s)
+        return self.convert(s)
+
+
+def collate_dicts(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def twin(name: str, split: str, profile: str, limit: int | None = None):
+    """The synthetic twin ``name``/``split`` of ``profile``, optionally its first ``limit`` images."""
+    ds = open_dataset(name, split, profile=profile)
+    if limit is not None and limit < len(ds):
+        ds = torch.utils.data.Subset(ds, range(limit))
+    return ds
+
+
+def dataset_fingerprint_of(ds) -> str | None:
+    """The fingerprint of the folder a reader reads (recorded in provenance)."""
+    from ..data import dataset_fingerprint
+
+    base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
+    root = getattr(base, "root", None)
+    return dataset_fingerprint(root) if root is not None else None
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Zero-pad ``(B,3,H,W)`` on the bottom/right so H and W divide ``multiple``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        x = nn.functional.pad(x, (0, pw, 0, ph))
+    return x, (h, w)
+
+
+@torch.no_grad()
+def predict_probabilities(model: nn.Module, image: np.ndarray, device: str, multiple: int = 16) -> torch.Tensor:
+    """Softmax probabilities ``(C,H,W)`` of one full image (padded to a stride multiple)."""
+    x, (h, w) = pad_to_multiple(image_tensor(image)[None].to(device), multiple)
+    return model(x)[0, :, :h, :w].softmax(0).float().cpu()
+
+
+@torch.no_grad()
+def evaluate_semantic(model: nn.Module, dataset, num_classes: int, device: str, desc: str = "eval") -> dict[str, Any]:
+    """Pixel accuracy, mean accuracy, mean IoU and per-class IoU, in per cent (Wu §3.1)."""
+    model.eval()
+    ev = SemanticEvaluator(num_classes)
+    for i in tqdm(range(len(dataset)), desc=desc, disable=not progress_enabled(), leave=False):
+        s = dataset[i]
+        pred = predict_probabilities(model, s.image, device).argmax(0).numpy()
+        ev.add(s.semantic, pred, s.image_id)
+    scores = ev.compute()
+    return {
+        "pixel_acc": 100 * scores.pixel_acc,
+        "mean_acc": 100 * scores.mean_acc,
+        "miou": 100 * scores.mean_iou,
+        "per_class_iou": [None if np.isnan(v) else 100 * float(v) for v in scores.per_class_iou],
+    }

@@ -1,0 +1,87 @@
+"""Wu 2016 recipes end to end on the smoke twin: refusal before training, caching, sharing."""
+
+from __future__ import annotations
+
+import pytest
+
+from instseg_lib.data import generate
+from instseg_lib.papers import TABLES
+from instseg_lib.profiles import get_profile
+
+
+@pytest.fixture(scope="module")
+def smoke_env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("wu")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("INSTSEG_DATA", str(root / "data"))
+    mp.setenv("INSTSEG_RESULTS", str(root / "results"))
+    mp.setenv("INSTSEG_PROGRESS", "0")
+    mp.delenv("FORCE", raising=False)
+    generate("voc", "smoke", root / "data" / "smoke" / "voc", workers=1)
+    yield root
+    mp.undo()
+
+
+def test_twin_dilation_keeps_fov_fraction_and_never_drops_below_one():
+    from instseg_lib.recipes.wu2016 import twin_dilation
+
+    assert twin_dilation(12, 500) == 12
+    assert twin_dilation(12, 250) == 6
+    assert twin_dilation(6, 80) == 1 and twin_dilation(12, 80) == 2 and twin_dilation(18, 80) == 3
+    assert twin_dilation(6, 10) == 1
+
+
+def test_every_table1_row_maps_to_its_config():
+    from instseg_lib.recipes.wu2016 import config_from_row
+
+    t = TABLES["wu2016.table1"]
+    cfgs = {r.id: config_from_row(r, "cpu", "voc") for r in t.rows}
+    c = cfgs["d101-s8-k5-d12"]
+    assert (c.depth, c.output_stride, c.kernel, c.paper_dilation, c.bootstrap_k) == (101, 8, 5, 12, 0)
+    assert cfgs["d50-s16-k3-d6"].output_stride == 16
+    assert len({x.name for x in cfgs.values()}) == 14
+    t7 = TABLES["wu2016.table7"]
+    assert config_from_row(t7.row("voc-bs512"), "cpu", "voc").bootstrap_k == 512
+    # Table 7's "F" row is Table 1's row: same config, same cache entry.
+    assert config_from_row(t7.row("voc-nobs"), "cpu", "voc") == cfgs["d101-s8-k5-d12"]
+
+
+def test_impossible_configs_are_refused_before_training(smoke_env):
+    from instseg_lib.recipes import wu2016 as wu
+
+    with pytest.raises(ValueError, match="depth"):
+        wu.run_semantic(wu.semantic_config("smoke", "voc", depth=34))
+    with pytest.raises(ValueError, match="FoV"):
+        wu.run_semantic(wu.semantic_config("smoke", "voc", kernel=7, dilation=500))
+    assert not (smoke_env / "results").exists()  # nothing trained, nothing written
+
+
+@pytest.mark.slow
+def test_semantic_and_instance_runs_are_cached_with_provenance(smoke_env):
+    from instseg_lib.recipes import wu2016 as wu
+
+    cfg = wu.semantic_config("smoke", "voc", depth=50, output_stride=16, kernel=3, dilation=6, steps=2)
+    r = wu.run_semantic(cfg)
+    assert not r.cached and 0 <= r["miou"] <= 100 and 0 <= r["pixel_acc"] <= 100
+    assert r.provenance["dataset_fingerprint"]
+    assert r.provenance["notes"]["init"]["pretrained"] is False  # offline, quarter width
+    assert r.path.with_suffix(".pt").exists()
+    assert wu.run_semantic(cfg).cached
+
+    loc = wu.localization_config("smoke", 50, bootstrap=True, weighted=True, steps=2)
+    inst = wu.run_instances(wu.InstanceConfig(localization=loc, semantic=None, n_eval=2))
+    for key in ("map_r_0.5", "map_r_0.7", "map_r_vol"):
+        assert 0 <= inst[key] <= 100
+    ours = wu.instance_ours({"gt-semantic-pilot": inst})
+    assert set(ours["gt-semantic-pilot"]) == set(TABLES["wu2016.table6"].value_columns)
+
+
+def test_ground_truth_probabilities_are_one_hot_with_void_as_background():
+    import numpy as np
+
+    from instseg_lib.recipes.wu2016 import ground_truth_probabilities
+
+    sem = np.array([[0, 3], [255, 1]], np.uint8)
+    p = ground_truth_probabilities(sem, 4)
+    assert p.shape == (4, 2, 2) and p.sum(0).eq(1).all()
+    assert p[3, 0, 1] == 1 and p[0, 1, 0] == 1 and p[1, 1, 1] == 1
