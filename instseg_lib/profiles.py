@@ -60,7 +60,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", image_size=48, crop_size=48, width=8, train_steps=3, batch_size=2,
-        checkpoint_every=2, n_train=8, n_val=4, n_boxes=12, eval_subset=4,
+        checkpoint_every=3, n_train=8, n_val=4, n_boxes=12, eval_subset=4,
         pixels_per_instance=16,
         note="smoke profile: a few steps on a few images; numbers are meaningless",
     ),

@@ -344,3 +344,158 @@ INSTANCE_COLUMNS = {"mAP^r_0.5 %": "map_r_0.5", "mAP^r_0.7 %": "map_r_0.7", "mAP
 
 def instance_ours(results: dict[str, Result]) -> dict[str, dict[str, float]]:
     return {rid: {col: r.metrics[key] for col, key in INSTANCE_COLUMNS.items()} for rid, r in results.items()}
+
+
+# --------------------------------------------------------------------------- table plans
+@dataclass(frozen=True)
+class PlannedRow:
+    """One paper row: its config, or why the config is refused at this profile."""
+
+    row_id: str
+    config: Any
+    refused: str = ""
+
+
+def plan_semantic(table_key: str, profile: Profile | str, dataset: str, bootstrap_k: int = 0,
+                  rows: Iterable[str] | None = None) -> list[PlannedRow]:
+    """Configs of a Table 1/3/7 (block), each validated before anything trains."""
+    from ..papers import TABLES
+
+    table = TABLES[table_key]
+    wanted = set(rows) if rows is not None else None
+    plan = []
+    for row in table.rows:
+        if not row.ours or (wanted is not None and row.id not in wanted):
+            continue
+        cfg = config_from_row(row, profile, dataset, bootstrap_k)
+        try:
+            cfg.validate()
+            plan.append(PlannedRow(row.id, cfg))
+        except ValueError as exc:
+            plan.append(PlannedRow(row.id, cfg, str(exc)))
+    return plan
+
+
+def plan_frame(plan: list[PlannedRow]):
+    """The plan as a table: the paper's setting, what it becomes on the twin, and its status."""
+    import pandas as pd
+
+    recs = []
+    for p in plan:
+        c = p.config
+        recs.append({"row": p.row_id, "depth": c.depth, "stride": f"1/{c.output_stride}", "kernel": c.kernel,
+                     "paper dilation": c.paper_dilation,
+                     "paper FoV": field_of_view(c.kernel, c.paper_dilation, c.output_stride),
+                     "twin dilation": c.dilation, "twin FoV": field_of_view(c.kernel, c.dilation, c.output_stride),
+                     "crop": c.crop_size, "K": c.bootstrap_k or "F",
+                     "status": "refused: FoV exceeds the crop" if p.refused else "run"})
+    return pd.DataFrame(recs)
+
+
+def run_plan(plan: list[PlannedRow]) -> dict[str, Result]:
+    """Run every runnable row (cached rows load at once); refused rows are left out."""
+    return {p.row_id: run_semantic(p.config) for p in plan if not p.refused}
+
+
+def provenance_for(results: dict[str, Result], dataset: str, profile: str, note: str = ""):
+    """The caption's account of our side: dataset, profile, hardware and summed wall time."""
+    from ..papers.render import Provenance
+
+    if not results:
+        return Provenance(dataset=dataset, profile=profile, note=note)
+    first = next(iter(results.values()))
+    wall = sum(float(r.provenance.get("wall_seconds", 0.0)) for r in results.values())
+    return Provenance(dataset=dataset, profile=profile, hardware=first.provenance.get("device", ""),
+                      wall_seconds=wall, note=note)
+
+
+# --------------------------------------------------------------------------- figures
+def semantic_examples(cfg: SemanticConfig, n: int = 3, device: str = "cpu"):
+    """Image / ground truth / prediction rows for the first ``n`` val images (Figs. 2-4)."""
+    from ..viz import colorize_labels, image_grid
+
+    model = load_semantic_model(cfg, device)
+    val = open_dataset(cfg.dataset, "val", profile=cfg.profile)
+    rows = []
+    for i in range(min(n, len(val))):
+        s = val[i]
+        pred = predict_probabilities(model, s.image, device).argmax(0).numpy()
+        rows.append([s.image, colorize_labels(s.semantic), colorize_labels(pred)])
+    return image_grid(rows, ["image", "ground truth", f"{cfg.name}"])
+
+
+def instance_examples(cfg: InstanceConfig, n: int = 3, device: str = "cpu"):
+    """Image / ground-truth instances / predicted instances for the first ``n`` val images (Fig. 5)."""
+    from ..viz import colorize_instances, image_grid, masks_to_id_map
+
+    sem = None if cfg.semantic is None else load_semantic_model(cfg.semantic, device)
+    loc = load_localization_model(cfg.localization, device)
+    val = open_dataset(cfg.localization.dataset, "val", profile=cfg.localization.profile)
+    rows = []
+    for i in range(min(n, len(val))):
+        s = val[i]
+        inst = predict_instances(sem, loc, s, cfg, device)
+        rows.append([s.image, colorize_instances(s.instances), colorize_instances(masks_to_id_map(inst.masks.numpy()))])
+    return image_grid(rows, ["image", "ground-truth instances", "predicted instances"])
+
+
+def pipeline_figure(cfg: InstanceConfig, index: int = 0, device: str = "cpu"):
+    """Fig. 1 on one twin image: score map, transform map, detected maxima, masks, instances."""
+    import matplotlib.pyplot as plt
+
+    from ..grouping import top_n_masks
+    from ..viz import colorize_instances, draw_boxes, masks_to_id_map
+
+    sem = None if cfg.semantic is None else load_semantic_model(cfg.semantic, device)
+    loc = load_localization_model(cfg.localization, device)
+    val = open_dataset(cfg.localization.dataset, "val", profile=cfg.localization.profile)
+    s = val[index]
+    prob = ground_truth_probabilities(s.semantic, s.num_classes) if sem is None \
+        else predict_probabilities(sem, s.image, device)
+    inst = predict_instances(sem, loc, s, cfg, device)
+    # The class shown is the most frequent ground-truth object class of the image.
+    classes, counts = np.unique(s.semantic[(s.semantic > 0) & (s.semantic < 255)], return_counts=True)
+    c = int(classes[counts.argmax()]) if len(classes) else 1
+    x, (h, w) = pad_to_multiple(image_tensor(s.image)[None].to(device), 16)
+    with torch.no_grad():
+        boxes = loc(x)[0, 4 * (c - 1):4 * c, :h, :w].cpu().numpy()
+    keep = top_n_masks(prob, cfg.top_n)[c].numpy()
+    ys, xs = np.nonzero(keep)
+    fig, axes = plt.subplots(1, 5, figsize=(14, 3))
+    axes[0].imshow(s.image), axes[0].set_title("image")
+    axes[1].imshow(prob[c].numpy(), vmin=0, vmax=1, cmap="magma"), axes[1].set_title(f"score map: {s.class_names[c]}")
+    axes[2].imshow(s.image, alpha=0.4)
+    axes[2].scatter(xs + 0.5 + boxes[1, ys, xs], ys + 0.5 + boxes[0, ys, xs], s=2, c="red")
+    axes[2].set_title("transform map: voted centres")
+    axes[3].imshow(s.image)
+    sel = inst.classes.numpy() == c
+    masks = inst.masks.numpy()[sel]
+    bx = np.array([[m.nonzero()[1].min(), m.nonzero()[0].min(), m.nonzero()[1].max() + 1, m.nonzero()[0].max() + 1]
+                   for m in masks]) if len(masks) else np.zeros((0, 4))
+    draw_boxes(axes[3], bx), axes[3].set_title(f"{len(masks)} detected maxima")
+    axes[4].imshow(colorize_instances(masks_to_id_map(inst.masks.numpy()))), axes[4].set_title("final instances")
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def table6_configs(profile: Profile | str) -> dict[str, InstanceConfig]:
+    """Table 6's rows we reproduce, plus the §3.2 pilot (ground-truth semantic maps).
+
+    Semantic nets are each depth's best Table 1 setting (1/8, k5, d12); the rows vary the
+    localization net as the paper does: bootstrapping (§2.2) and the size-weighted loss (§2.1).
+    The pilot pairs ground-truth score maps with the best localization net (101, Bs., weighted).
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    sem50 = semantic_config(p, "voc", 50, 8, 5, 12)
+    sem101 = semantic_config(p, "voc", 101, 8, 5, 12)
+    n_eval = p.eval_subset
+    best_loc = localization_config(p, 101, bootstrap=True, weighted=True)
+    return {
+        "r50": InstanceConfig(localization_config(p, 50), sem50, n_eval=n_eval),
+        "r50-bs": InstanceConfig(localization_config(p, 50, bootstrap=True), sem50, n_eval=n_eval),
+        "r50-bs-wl": InstanceConfig(localization_config(p, 50, bootstrap=True, weighted=True), sem50, n_eval=n_eval),
+        "r101-bs-wl": InstanceConfig(best_loc, sem101, n_eval=n_eval),
+        "gt-semantic-pilot": InstanceConfig(best_loc, None, n_eval=n_eval),
+    }
