@@ -34,7 +34,7 @@ book: data
 test: setup
 	$(PY) -m instseg_lib.data.synthetic --all --profile smoke
 	$(PY) -m instseg_lib.book execute --profile smoke --book-dir $(SMOKE_BOOK)
-	INSTSEG_SMOKE_BOOK=$(SMOKE_BOOK) INSTSEG_PROGRESS=0 PROFILE=smoke $(PY) -m pytest tests $(SMOKE_BOOK)/notebooks \
+	INSTSEG_SMOKE_BOOK=$(SMOKE_BOOK) INSTSEG_PROGRESS=0 PYTHONWARNINGS=ignore PROFILE=smoke $(PY) -m pytest tests $(SMOKE_BOOK)/notebooks \
 		--nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 bench: setup
