@@ -65,10 +65,12 @@ PROFILES: dict[str, Profile] = {
         note="smoke profile: a few steps on a few images; numbers are meaningless",
     ),
     "cpu": Profile(
-        name="cpu", image_size=96, crop_size=80, width=16, train_steps=300, batch_size=8,
-        checkpoint_every=100, n_train=400, n_val=100, n_boxes=800, eval_subset=100,
+        name="cpu", image_size=96, crop_size=80, width=16, train_steps=100, batch_size=8,
+        checkpoint_every=50, n_train=400, n_val=100, n_boxes=800, eval_subset=50,
         pixels_per_instance=64,
-        note="cpu profile: quarter-width models on 96 px twin images, a few hundred steps",
+        note=("cpu profile: quarter-width nets from random initialisation, 100 steps on 96 px twin "
+              "images, so that all of Wu's ~46 trainings fit the 20-minute budget on 2 cores; too "
+              "short for the nets to learn much beyond background"),
     ),
     "gpu": Profile(
         name="gpu", image_size=320, crop_size=321, width=64, train_steps=20000, batch_size=16,
