@@ -9,7 +9,6 @@ Writers are deterministic to the byte (fixed JPEG quality, no PNG timestamps, a 
 from __future__ import annotations
 
 import io
-import os
 import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -217,13 +216,6 @@ def read_voc_xml(path: Path) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- writing
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def encode_jpeg(image: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image)).save(buf, format="JPEG", quality=quality, subsampling=2)
