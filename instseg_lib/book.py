@@ -37,17 +37,17 @@ class BookError(RuntimeError):
     """A one-line, user-facing failure of the book pipeline."""
 
 
-def toc_notebooks(toc: Path = BOOK_SRC / "_toc.yml") -> list[str]:
-    """Notebook names listed in the table of contents, ``what_reproduced`` moved last."""
+def toc_pages(toc: Path = BOOK_SRC / "_toc.yml") -> list[str]:
+    """Every page of the table of contents (``root`` and each ``file``), in toc order."""
     import yaml
 
-    names: list[str] = []
+    pages: list[str] = []
 
     def walk(node) -> None:
         if isinstance(node, dict):
-            f = node.get("file")
-            if isinstance(f, str) and f.startswith("notebooks/"):
-                names.append(f.split("/", 1)[1].removesuffix(".ipynb"))
+            for key in ("root", "file"):
+                if isinstance(node.get(key), str):
+                    pages.append(node[key].removesuffix(".ipynb"))
             for v in node.values():
                 walk(v)
         elif isinstance(node, list):
@@ -55,6 +55,12 @@ def toc_notebooks(toc: Path = BOOK_SRC / "_toc.yml") -> list[str]:
                 walk(v)
 
     walk(yaml.safe_load(toc.read_text()))
+    return pages
+
+
+def toc_notebooks(toc: Path = BOOK_SRC / "_toc.yml") -> list[str]:
+    """Notebook names listed in the table of contents, ``what_reproduced`` moved last."""
+    names = [p.split("/", 1)[1] for p in toc_pages(toc) if p.startswith("notebooks/")]
     return [n for n in names if n != LAST] + ([LAST] if LAST in names else [])
 
 

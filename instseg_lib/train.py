@@ -14,7 +14,6 @@ of the same global batch (up to floating-point summation order).
 
 from __future__ import annotations
 
-import math
 import os
 import signal
 from dataclasses import dataclass
@@ -229,7 +228,3 @@ def train(
         dist.barrier()
     return {"losses": history, "resumed_from": start}
 
-
-def mean_of_last(values: Sequence[float], k: int = 10) -> float:
-    tail = list(values)[-k:]
-    return sum(tail) / len(tail) if tail else math.nan

@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from instseg_lib.book import BookError, build, toc_notebooks
+from instseg_lib.book import BookError, build, toc_notebooks, toc_pages
 from instseg_lib.paths import REPO_ROOT
 
 SMOKE_BOOK = Path(os.environ.get("INSTSEG_SMOKE_BOOK", REPO_ROOT / "build" / "book-smoke"))
@@ -58,28 +58,8 @@ def html_root() -> Path:
     return index.parent
 
 
-def _toc_pages() -> list[str]:
-    import yaml
-
-    pages: list[str] = []
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            for key in ("root", "file"):
-                if isinstance(node.get(key), str):
-                    pages.append(node[key])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(yaml.safe_load((REPO_ROOT / "book" / "_toc.yml").read_text()))
-    return pages
-
-
 def test_strict_build_has_every_toc_page(html_root: Path):
-    for page in _toc_pages():
+    for page in toc_pages():
         assert (html_root / f"{page}.html").exists(), page
 
 
@@ -135,7 +115,7 @@ def test_every_page_loads_in_chromium_with_figures_and_links(html_root: Path, tm
     shutil.copytree(html_root, site)
     ids_cache: dict[Path, set[str]] = {}
     problems: list[str] = []
-    for page in _toc_pages():
+    for page in toc_pages():
         path = site / f"{page}.html"
         text = path.read_text()
         path.write_text(text.replace("</body>", CHECK_SCRIPT + "</body>"))

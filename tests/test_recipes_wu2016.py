@@ -6,7 +6,6 @@ import pytest
 
 from instseg_lib.data import generate
 from instseg_lib.papers import TABLES
-from instseg_lib.profiles import get_profile
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +84,19 @@ def test_ground_truth_probabilities_are_one_hot_with_void_as_background():
     p = ground_truth_probabilities(sem, 4)
     assert p.shape == (4, 2, 2) and p.sum(0).eq(1).all()
     assert p[3, 0, 1] == 1 and p[0, 1, 0] == 1 and p[1, 1, 1] == 1
+
+
+def test_plans_refuse_rows_whose_fov_exceeds_the_crop_and_split_table7_by_block():
+    from instseg_lib.recipes import wu2016 as wu
+
+    plan = wu.plan_semantic("wu2016.table3", "cpu", "cityscapes")
+    refused = sorted(p.row_id for p in plan if p.refused)
+    assert refused == ["d50-s8-k5-d18", "d50-s8-k7-d12"]  # the FoV-584 rows: 104 px > 80 px crop
+    frame = wu.plan_frame(plan)
+    assert (frame["twin FoV"][frame["status"] == "run"] <= frame["crop"][frame["status"] == "run"]).all()
+
+    t7 = wu.plan_table7("cpu")
+    assert {p.config.dataset for p in t7 if p.row_id.startswith("voc")} == {"voc"}
+    assert {p.config.dataset for p in t7 if p.row_id.startswith("cs")} == {"cityscapes"}
+    assert {p.config.depth for p in t7 if p.row_id.startswith("cs")} == {152}
+    assert list(wu.plan_frame(t7)["K % of crop pixels"]) == [0.0, 4.0, 8.0, 16.0] * 2

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import Sample, open_dataset
+from ..data import Sample
 from ..metrics import SemanticEvaluator
 from ..train import progress_enabled
 
@@ -53,14 +53,6 @@ class TensorDataset(torch.utils.data.Dataset):
 
 def collate_dicts(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return {k: torch.stack([it[k] for it in items]) for k in items[0]}
-
-
-def twin(name: str, split: str, profile: str, limit: int | None = None):
-    """The synthetic twin ``name``/``split`` of ``profile``, optionally its first ``limit`` images."""
-    ds = open_dataset(name, split, profile=profile)
-    if limit is not None and limit < len(ds):
-        ds = torch.utils.data.Subset(ds, range(limit))
-    return ds
 
 
 def dataset_fingerprint_of(ds) -> str | None:

@@ -43,6 +43,26 @@ PAPER_CROP = 500
 DATASETS = ("voc", "cityscapes", "context")
 
 
+def _profile_sizes(p: Profile) -> dict[str, Any]:
+    """The training sizes every Wu config takes from the profile table."""
+    return {"profile": p.name, "width": p.width, "crop_size": p.crop_size, "steps": p.train_steps,
+            "batch_size": p.batch_size, "lr": p.extra.get("lr", 0.01)}
+
+
+def _train_config(cfg: Any, ctx: RunContext) -> TrainConfig:
+    """The loop's settings for a semantic or localization config."""
+    return TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                       checkpoint_every=get_profile(cfg.profile).checkpoint_every,
+                       channels_last=not ctx.device.startswith("cuda"))
+
+
+def _load_trained(model: torch.nn.Module, result: Result, device: str) -> torch.nn.Module:
+    """Load the final checkpoint that training wrote beside ``result``."""
+    state = torch.load(result.path.with_suffix(".pt"), map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+
+
 def twin_dilation(paper_dilation: int, crop_size: int) -> int:
     """The paper's classifier dilation scaled to a ``crop_size`` crop (at least 1)."""
     return max(1, int(round(paper_dilation * crop_size / PAPER_CROP)))
@@ -98,9 +118,8 @@ def semantic_config(profile: Profile | str, dataset: str, depth: int = 50, outpu
     """A semantic config with sizes from the profile table."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = SemanticConfig(dataset=dataset, depth=depth, output_stride=output_stride, kernel=kernel,
-                         paper_dilation=dilation, bootstrap_k=bootstrap_k, profile=p.name,
-                         width=p.width, crop_size=p.crop_size, steps=p.train_steps,
-                         batch_size=p.batch_size, lr=p.extra.get("lr", 0.01), n_eval=p.eval_subset)
+                         paper_dilation=dilation, bootstrap_k=bootstrap_k, n_eval=p.eval_subset,
+                         **_profile_sizes(p))
     return replace(cfg, **overrides) if overrides else cfg
 
 
@@ -136,8 +155,7 @@ def _train_semantic(cfg: SemanticConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.notes["init"] = dict(model.init_info)
     ctx.notes["twin_dilation"] = cfg.dilation
     ctx.notes["twin_fov"] = field_of_view(cfg.kernel, cfg.dilation, cfg.output_stride)
-    tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                       checkpoint_every=prof.checkpoint_every, channels_last=not ctx.device.startswith("cuda"))
+    tcfg = _train_config(cfg, ctx)
     data = TensorDataset(train_ds, train_transforms(prof))
     hist = train(model, data, _semantic_loss(cfg.bootstrap_k), tcfg, checkpoint_path=ctx.checkpoint_path,
                  device=ctx.device, collate_fn=collate_dicts, desc=cfg.name)
@@ -157,10 +175,7 @@ def run_semantic(cfg: SemanticConfig, force: bool | None = None) -> Result:
 def load_semantic_model(cfg: SemanticConfig, device: str = "cpu") -> FCRN:
     """The trained model of ``cfg`` (trains it first if its result is not cached)."""
     res = run_semantic(cfg)
-    model = build_semantic_model(cfg, len(res.metrics["class_names"]))
-    state = torch.load(res.path.with_suffix(".pt"), map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
+    return _load_trained(build_semantic_model(cfg, len(res.metrics["class_names"])), res, device)
 
 
 SEMANTIC_COLUMNS = {"Pixel acc. %": "pixel_acc", "Mean acc. %": "mean_acc", "Mean IoU %": "miou"}
@@ -215,8 +230,7 @@ def localization_config(profile: Profile | str, depth: int = 50, bootstrap: bool
                         weighted: bool = False, dataset: str = "voc", **overrides: Any) -> LocalizationConfig:
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = LocalizationConfig(dataset=dataset, depth=depth, bootstrap=bootstrap, weighted=weighted,
-                             profile=p.name, width=p.width, crop_size=p.crop_size, steps=p.train_steps,
-                             batch_size=p.batch_size, lr=p.extra.get("lr", 0.01))
+                             **_profile_sizes(p))
     return replace(cfg, **overrides) if overrides else cfg
 
 
@@ -244,8 +258,7 @@ def _train_localization(cfg: LocalizationConfig, ctx: RunContext) -> dict[str, A
     ctx.dataset_fingerprint = dataset_fingerprint_of(train_ds)
     model = FCRNLocalization(cfg.fcrn(train_ds.num_classes))
     ctx.notes["init"] = dict(model.init_info)
-    tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
-                       checkpoint_every=prof.checkpoint_every, channels_last=not ctx.device.startswith("cuda"))
+    tcfg = _train_config(cfg, ctx)
     data = TensorDataset(train_ds, train_transforms(prof), convert=_with_box_targets)
     hist = train(model, data, _localization_loss(cfg), tcfg, checkpoint_path=ctx.checkpoint_path,
                  device=ctx.device, collate_fn=collate_dicts, desc=cfg.name)
@@ -260,10 +273,7 @@ def run_localization(cfg: LocalizationConfig, force: bool | None = None) -> Resu
 
 def load_localization_model(cfg: LocalizationConfig, device: str = "cpu") -> FCRNLocalization:
     res = run_localization(cfg)
-    model = FCRNLocalization(cfg.fcrn(int(res.metrics["num_classes"])))
-    state = torch.load(res.path.with_suffix(".pt"), map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval()
+    return _load_trained(FCRNLocalization(cfg.fcrn(int(res.metrics["num_classes"]))), res, device)
 
 
 # --------------------------------------------------------------------------- instances (Table 6)
@@ -376,6 +386,22 @@ def plan_semantic(table_key: str, profile: Profile | str, dataset: str, bootstra
     return plan
 
 
+#: Table 7's blocks ("Dataset" key column) and the twin each one trains on.
+TABLE7_TWINS = {"PASCAL VOC 2012": "voc", "Cityscapes": "cityscapes"}
+
+
+def plan_table7(profile: Profile | str) -> list[PlannedRow]:
+    """Table 7: each block's rows on its own twin (VOC: 101 layers, Cityscapes: 152)."""
+    from ..papers import TABLES
+
+    table = TABLES["wu2016.table7"]
+    plan: list[PlannedRow] = []
+    for block, dataset in TABLE7_TWINS.items():
+        rows = [r.id for r in table.rows if r.cells["Dataset"] == block]
+        plan += plan_semantic(table.key, profile, dataset, rows=rows)
+    return plan
+
+
 def plan_frame(plan: list[PlannedRow]):
     """The plan as a table: the paper's setting, what it becomes on the twin, and its status."""
     import pandas as pd
@@ -388,6 +414,7 @@ def plan_frame(plan: list[PlannedRow]):
                      "paper FoV": field_of_view(c.kernel, c.paper_dilation, c.output_stride),
                      "twin dilation": c.dilation, "twin FoV": field_of_view(c.kernel, c.dilation, c.output_stride),
                      "crop": c.crop_size, "K": c.bootstrap_k or "F",
+                     "K % of crop pixels": round(100 * c.bootstrap_k / c.crop_size ** 2, 1),
                      "status": "refused: FoV exceeds the crop" if p.refused else "run"})
     return pd.DataFrame(recs)
 
