@@ -49,6 +49,8 @@ class Profile:
     eval_subset: int | None
     #: Pixels sampled per instance by embedding losses (Fathi §3.1).
     pixels_per_instance: int
+    #: Seeds of the reference config whose spread is the noise band of claim verdicts.
+    noise_seeds: int = 3
     #: Free-form notes shown in captions.
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -61,16 +63,18 @@ PROFILES: dict[str, Profile] = {
     "smoke": Profile(
         name="smoke", image_size=48, crop_size=48, width=8, train_steps=3, batch_size=2,
         checkpoint_every=3, n_train=8, n_val=4, n_boxes=12, eval_subset=4,
-        pixels_per_instance=16,
+        pixels_per_instance=16, noise_seeds=2,
         note="smoke profile: a few steps on a few images; numbers are meaningless",
     ),
     "cpu": Profile(
-        name="cpu", image_size=96, crop_size=80, width=16, train_steps=100, batch_size=8,
-        checkpoint_every=50, n_train=400, n_val=100, n_boxes=800, eval_subset=50,
+        name="cpu", image_size=96, crop_size=80, width=16, train_steps=60, batch_size=8,
+        checkpoint_every=30, n_train=400, n_val=100, n_boxes=800, eval_subset=50,
         pixels_per_instance=64,
-        note=("cpu profile: quarter-width nets from random initialisation, 100 steps on 96 px twin "
-              "images, so that all of Wu's ~46 trainings fit the 20-minute budget on 2 cores; too "
-              "short for the nets to learn much beyond background"),
+        note=("cpu profile: quarter-width nets from random initialisation, 60 steps on 96 px twin "
+              "images, so that all of Wu's ~55 trainings (seed replicates included) fit the 20-minute "
+              "budget on 2 cores. Such nets learn the class frequencies and little else, so most verdicts "
+              "at this scale are inconclusive; benchmarks/learnability.py trains longer to show whether "
+              "more steps alone would help"),
     ),
     "gpu": Profile(
         name="gpu", image_size=320, crop_size=321, width=64, train_steps=20000, batch_size=16,

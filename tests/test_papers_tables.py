@@ -12,7 +12,7 @@ from functools import lru_cache
 import pytest
 
 from instseg_lib.papers import PAPERS, TABLES, tables_of
-from instseg_lib.papers.schema import Claim, PaperTable, check_claim, check_claims
+from instseg_lib.papers.schema import Claim, Noise, PaperTable, check_claim, check_claims
 from instseg_lib.papers.wu2016 import CITYSCAPES_CLASSES, VOC_CLASSES
 from instseg_lib.paths import papers_text_root
 
@@ -388,3 +388,67 @@ def test_captions_are_verbatim_where_the_text_kept_them():
             continue
         probe = _normalise(t.caption)[:40]
         assert probe in text, (t.key, probe)
+
+
+# ------------------------------------------------------------------------------ noise-aware verdicts
+
+def _noise(sigma=1.0, chance=None, z=2.0):
+    return Noise(sigma={"x": sigma, "err": sigma}, chance=chance or {}, z=z, source="test")
+
+
+def test_noise_band_is_z_sigma_of_a_difference_of_means():
+    n = _noise(sigma=1.0)
+    assert n.band("x") == pytest.approx(2 * 2 ** 0.5)  # one run each side
+    assert n.band("x", 2, 1) == pytest.approx(2 * (1.5 ** 0.5))
+    assert n.band("unknown") == 0.0  # a column without a spread is noiseless
+
+
+def test_greater_within_noise_is_inconclusive_beyond_it_is_decided():
+    # a - b = 2.0; band = 2 * sqrt(2) * sigma
+    assert check_claim(_c("greater", ["a"], ["b"]), V, _noise(sigma=1.0)).verdict == "inconclusive"
+    assert check_claim(_c("greater", ["b"], ["a"]), V, _noise(sigma=1.0)).verdict == "inconclusive"
+    assert check_claim(_c("greater", ["a"], ["b"]), V, _noise(sigma=0.5)).verdict == "reproduced"
+    assert check_claim(_c("greater", ["b"], ["a"]), V, _noise(sigma=0.5)).verdict == "not reproduced"
+    # the band is around the claimed margin: 2.0 vs margin 1.0 is within 2*sqrt(2)*0.5 = 1.41
+    assert check_claim(_c("greater", ["a"], ["b"], margin=1.0), V, _noise(sigma=0.5)).verdict == "inconclusive"
+    # without noise nothing changes
+    assert check_claim(_c("greater", ["a"], ["b"]), V, None).verdict == "reproduced"
+
+
+def test_best_is_inconclusive_when_the_runner_up_is_within_noise():
+    # a = 10 leads c = 9.5 by 0.5
+    assert check_claim(_c("best", ["a"], ["b", "c"]), V, _noise(sigma=0.1)).verdict == "reproduced"
+    assert check_claim(_c("best", ["a"], ["b", "c"]), V, _noise(sigma=0.3)).verdict == "inconclusive"
+    assert check_claim(_c("best", ["c"], ["a", "b"]), V, _noise(sigma=0.3)).verdict == "inconclusive"
+    assert check_claim(_c("best", ["b"], ["a", "c"]), V, _noise(sigma=0.3)).verdict == "not reproduced"
+
+
+def test_close_cannot_be_shown_when_noise_exceeds_the_margin():
+    assert check_claim(_c("close", ["a"], ["c"], margin=0.5), V, _noise(sigma=0.1)).verdict == "reproduced"
+    assert check_claim(_c("close", ["a"], ["c"], margin=0.5), V, _noise(sigma=0.2)).verdict == "inconclusive"
+    assert check_claim(_c("close", ["a"], ["b"], margin=1.0), V, _noise(sigma=0.1)).verdict == "not reproduced"
+
+
+def test_runs_all_at_the_trivial_predictors_level_are_inconclusive():
+    # chance 9.9 with sigma 0.1: a (10.0), b (8.0) and c (9.5) are all within 2 sigma of it or below
+    n = _noise(sigma=0.1, chance={"x": 9.9})
+    r = check_claim(_c("greater", ["a"], ["b"]), V, n)
+    assert r.verdict == "inconclusive" and "trivial" in r.detail
+    # one run clearly above chance: the comparison is informative again
+    n = _noise(sigma=0.1, chance={"x": 8.5})
+    assert check_claim(_c("greater", ["a"], ["b"]), V, n).verdict == "reproduced"
+    # lower-is-better columns: chance is a ceiling
+    n = _noise(sigma=0.1, chance={"err": 4.0})  # every error (5, 7) is above the trivial 4.0
+    assert check_claim(_c("greater", ["a"], ["b"], lower=True, column="err"), V, n).verdict == "inconclusive"
+    assert check_claim(_c("best", ["a"], ["b", "c"], lower=True, column="err"),
+                       V, _noise(sigma=0.1, chance={"err": 5.5})).verdict == "reproduced"
+
+
+def test_per_row_noise_picks_each_claims_own_estimate():
+    t = TABLES["wu2016.table7"]
+    values = t.paper_values()
+    noisy, quiet = Noise(sigma={"Mean IoU %": 100.0}), Noise(sigma={"Mean IoU %": 0.0})
+    spec = {r.id: (noisy if r.cells["Dataset"] == "Cityscapes" else quiet) for r in t.rows}
+    verdicts = {r.claim.id: r.verdict for r in check_claims(t, values, spec)}
+    assert verdicts["voc-bs-helps"] == "reproduced"
+    assert verdicts["cs-bs-helps"] == "inconclusive"

@@ -100,3 +100,47 @@ def test_plans_refuse_rows_whose_fov_exceeds_the_crop_and_split_table7_by_block(
     assert {p.config.dataset for p in t7 if p.row_id.startswith("cs")} == {"cityscapes"}
     assert {p.config.depth for p in t7 if p.row_id.startswith("cs")} == {152}
     assert list(wu.plan_frame(t7)["K % of crop pixels"]) == [0.0, 4.0, 8.0, 16.0] * 2
+
+
+def test_seed_spread_is_the_sample_std_and_skips_incomplete_keys():
+    from instseg_lib.recipes.common import seed_spread
+
+    out = seed_spread([{"a": 1.0, "b": 2.0, "c": None}, {"a": 3.0, "b": 2.0, "c": 1.0}])
+    assert out["a"] == pytest.approx(2 ** 0.5)  # std of (1, 3) with ddof=1
+    assert out["b"] == 0.0 and "c" not in out
+    assert seed_spread([{"a": 1.0}]) == {}  # one run has no spread
+
+
+def test_chance_level_is_the_constant_background_predictor():
+    import numpy as np
+
+    from instseg_lib.data.sample import Sample
+    from instseg_lib.recipes.common import evaluate_constant
+
+    # 3 background pixels, 1 of class 1, 1 void: background-everywhere gets 3 of 4 valid pixels
+    sem = np.array([[0, 0, 0, 1, 255]], np.uint8)
+    s = Sample(image=np.zeros((1, 5, 3), np.uint8), semantic=sem, instances=np.zeros((1, 5), np.int32),
+               instance_classes=np.zeros(0, np.int64), boxes=np.zeros((0, 4), np.float32), image_id="x",
+               num_classes=2, class_names=("background", "thing"))
+    r = evaluate_constant([s], 2)
+    assert r["pixel_acc"] == pytest.approx(75.0)
+    assert r["per_class_iou"] == [pytest.approx(75.0), pytest.approx(0.0)]
+    assert r["miou"] == pytest.approx(37.5) and r["mean_acc"] == pytest.approx(50.0)
+
+
+@pytest.mark.slow
+def test_semantic_noise_trains_seed_replicates_through_the_cache(smoke_env):
+    from dataclasses import replace
+
+    from instseg_lib.recipes import wu2016 as wu
+
+    noise = wu.semantic_noise("smoke", "voc")
+    ref = wu.noise_reference("smoke", "voc")
+    seeds = [wu.run_semantic(replace(ref, seed=s)) for s in range(2)]  # smoke: noise_seeds=2
+    assert all(r.cached for r in seeds)
+    assert seeds[1].path.name.startswith(ref.name + "-seed1-")
+    diff = abs(seeds[0]["miou"] - seeds[1]["miou"])
+    assert noise.sigma["Mean IoU %"] == pytest.approx(diff / 2 ** 0.5)
+    assert {"Pixel acc. %", "Mean acc. %", "Mean IoU %", "mean", "background"} <= set(noise.sigma)
+    assert 0 < noise.chance["Pixel acc. %"] <= 100 and noise.chance["mean"] == noise.chance["Mean IoU %"]
+    assert ref.name in noise.source

@@ -47,3 +47,20 @@ def test_verdicts_are_recorded_and_collected():
     assert len(recs) == 1 and recs[0]["claims"][0]["verdict"] == "not reproduced"
     assert verdicts_path("smoke", TABLE).exists()
     assert load_verdicts("cpu") == []
+
+
+def test_noise_is_named_in_the_caption_sentence_and_recorded(tmp_path):
+    from instseg_lib.papers.render import noise_sentence
+    from instseg_lib.papers.schema import Noise
+
+    ours = {"d50": {"Mean IoU %": 40.0}, "d101": {"Mean IoU %": 40.5}}
+    noise = Noise(sigma={"Mean IoU %": 1.0}, chance={"Mean IoU %": 3.0}, source="Seed spread of toy.")
+    results = check_claims(TABLE, ours, noise)
+    assert [r.verdict for r in results] == ["inconclusive"]
+    assert "Seed spread of toy." in noise_sentence(noise) and "inconclusive" in noise_sentence(noise)
+    assert "without a noise estimate" in noise_sentence(None)
+    record_verdicts(TABLE, results, Provenance(dataset="VOC twin", profile="smoke"), noise)
+    rec = load_verdicts("smoke")[0]
+    assert rec["noise"] == [{"sigma": {"Mean IoU %": 1.0}, "chance": {"Mean IoU %": 3.0}, "z": 2.0,
+                             "source": "Seed spread of toy."}]
+    assert rec["claims"][0]["verdict"] == "inconclusive"

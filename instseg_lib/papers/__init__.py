@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .schema import Claim, ClaimResult, PaperTable, Row, check_claim, check_claims
+from .schema import VERDICTS, Claim, ClaimResult, Noise, NoiseSpec, PaperTable, Row, check_claim, check_claims
 
 #: Paper keys in book order, with their short citation.
 PAPERS: dict[str, str] = {
@@ -41,5 +41,5 @@ def tables_of(paper: str) -> list[PaperTable]:
     return sorted((t for t in TABLES.values() if t.paper == paper), key=lambda t: t.number)
 
 
-__all__ = ["PAPERS", "TABLES", "tables_of", "PaperTable", "Row", "Claim", "ClaimResult",
+__all__ = ["PAPERS", "TABLES", "tables_of", "PaperTable", "Row", "Claim", "ClaimResult", "Noise", "NoiseSpec", "VERDICTS",
            "check_claim", "check_claims"]

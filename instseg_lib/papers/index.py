@@ -6,6 +6,7 @@ import pandas as pd
 
 from . import PAPERS, TABLES
 from .render import load_verdicts
+from .schema import VERDICTS
 
 
 def tables_index() -> pd.DataFrame:
@@ -32,13 +33,13 @@ def _all_claims(profile: str) -> pd.DataFrame:
 
 
 def verdict_summary(profile: str) -> pd.DataFrame:
-    """Claims per paper by verdict (reproduced / not reproduced / not run)."""
+    """Claims per paper by verdict (reproduced / not reproduced / inconclusive / not run)."""
     df = _all_claims(profile)
     out = pd.crosstab(df["paper"], df["verdict"]).reindex(index=list(PAPERS), fill_value=0)
-    for v in ("reproduced", "not reproduced", "not run"):
+    for v in VERDICTS:
         if v not in out.columns:
             out[v] = 0
-    out = out[["reproduced", "not reproduced", "not run"]]
+    out = out[list(VERDICTS)]
     out.loc["all papers"] = out.sum()
     out.index.name = None
     out.columns.name = None

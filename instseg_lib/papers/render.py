@@ -18,7 +18,7 @@ import pandas as pd
 
 from ..experiments import read_result, write_result
 from ..paths import results_root
-from .schema import ClaimResult, PaperTable, check_claims
+from .schema import ClaimResult, Noise, NoiseSpec, PaperTable, check_claims
 
 Ours = Mapping[str, Mapping[str, float | int | None]]
 
@@ -83,7 +83,8 @@ class Provenance:
     wall_seconds: float | None = None
     note: str = ""
 
-    def caption(self, table: PaperTable) -> str:
+    def caption(self, table: PaperTable, extra: str = "") -> str:
+        """The caption; ``extra`` (e.g. the noise sentence) goes before the transcription note."""
         parts = [f"**{table.paper} Table {table.number}.** {table.caption}",
                  f"Paper: {table.dataset} {table.split}. Ours: {self.dataset}, profile `{self.profile}`"]
         if self.hardware:
@@ -92,7 +93,9 @@ class Provenance:
             parts.append(f"in {self.wall_seconds:.0f} s of training and evaluation")
         text = parts[0] + " " + ", ".join(parts[1:]) + "."
         if self.note:
-            text += " " + self.note
+            text += " " + self.note.rstrip(".") + "."
+        if extra:
+            text += " " + extra
         if table.note:
             text += f" *Transcription note:* {table.note}"
         return text
@@ -102,11 +105,36 @@ def verdicts_path(profile: str, table: PaperTable):
     return results_root() / profile / "verdicts" / f"{table.key}.json"
 
 
-def record_verdicts(table: PaperTable, results: list[ClaimResult], provenance: Provenance) -> None:
+def _noises(noise: NoiseSpec) -> list[Noise]:
+    if noise is None:
+        return []
+    if isinstance(noise, Noise):
+        return [noise]
+    return list({id(n): n for n in noise.values()}.values())
+
+
+def noise_sentence(noise: NoiseSpec) -> str:
+    """One sentence for a caption: how verdicts account for run-to-run noise."""
+    noises = _noises(noise)
+    if not noises:
+        return ("*Verdicts compare single runs without a noise estimate*: a small difference may be "
+                "seed noise.")
+    return (f"*Noise:* {' '.join(n.source for n in noises)} A difference counts only beyond "
+            f"{noises[0].z:g} standard deviations of a difference of runs; closer calls, and comparisons "
+            "between runs that all sit at the trivial predictor's level, are *inconclusive*.")
+
+
+def _noise_record(n: Noise) -> dict[str, Any]:
+    return {"sigma": dict(n.sigma), "chance": dict(n.chance), "z": n.z, "source": n.source}
+
+
+def record_verdicts(table: PaperTable, results: list[ClaimResult], provenance: Provenance,
+                    noise: NoiseSpec = None) -> None:
     """Write this table's verdicts (checksummed, atomic) for the "What reproduced" page."""
     write_result(verdicts_path(provenance.profile, table), {
         "table": table.key, "caption": table.caption, "paper": table.paper, "number": table.number,
         "dataset": provenance.dataset, "profile": provenance.profile,
+        "noise": [_noise_record(n) for n in _noises(noise)],
         "claims": [r.as_dict() for r in results],
     })
 
@@ -122,21 +150,23 @@ def load_verdicts(profile: str) -> list[dict[str, Any]]:
     return out
 
 
-def show_comparison(table: PaperTable, ours: Ours | None, provenance: Provenance) -> list[ClaimResult]:
+def show_comparison(table: PaperTable, ours: Ours | None, provenance: Provenance,
+                    noise: NoiseSpec = None) -> list[ClaimResult]:
     """Display caption, paper-vs-ours table and claim verdicts; record the verdicts.
 
     With ``ours=None`` (nothing run yet) the ours side is empty and every claim is
-    "not run"; nothing is recorded then.
+    "not run"; nothing is recorded then. ``noise`` (seed spread and chance level of our
+    runs; one for the table or one per row) makes claims decided within noise ``inconclusive``.
     """
     from IPython.display import Markdown, display
 
-    results = check_claims(table, ours)
-    display(Markdown(provenance.caption(table)))
+    results = check_claims(table, ours, noise)
+    display(Markdown(provenance.caption(table, noise_sentence(noise) if ours else "")))
     display(compare_table(table, ours))
     if results:
         display(claims_frame(results))
     if ours:
-        record_verdicts(table, results, provenance)
+        record_verdicts(table, results, provenance, noise)
     return results
 
 
@@ -152,4 +182,5 @@ def show_paper_tables(paper: str, profile: str) -> None:
 
 
 __all__ = ["show_paper_tables", "compare_table", "claims_frame", "show_comparison", "Provenance", "record_verdicts",
+           "noise_sentence",
            "load_verdicts", "verdicts_path"]

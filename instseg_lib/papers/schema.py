@@ -8,6 +8,11 @@ checked on any set of numbers: on the paper's own (a test checks every claim hol
 which guards the transcription) and on ours (the notebooks print the verdict).
 
 Rows that are other methods' results (``Row.ours=False``) are shown as the paper's only.
+
+Our numbers come from single training runs, so a difference between two of them is only
+evidence when it exceeds the run-to-run noise. A :class:`Noise` (the spread of one config
+over seeds, and the score of a trivial predictor) turns a claim decided within that noise,
+or between runs that all sit at the trivial predictor's level, into ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from typing import Any, Literal, Mapping, Sequence
 
 Number = float | int | None
 ClaimKind = Literal["greater", "best", "close"]
-Verdict = Literal["reproduced", "not reproduced", "not run"]
+Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not run"]
+VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not run")
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,40 @@ class PaperTable:
                 self.row(rid)
 
 
+@dataclass(frozen=True)
+class Noise:
+    """How large a difference between our numbers must be before it counts as evidence.
+
+    - ``sigma``: column -> standard deviation of *one run* of a reference config over
+      seeds. A difference of means over ``n_a`` and ``n_b`` independent runs has standard
+      deviation ``sigma * sqrt(1/n_a + 1/n_b)``; it is decisive beyond ``z`` times that.
+    - ``chance``: column -> the score of a trivial predictor on the same evaluation images
+      (e.g. "background everywhere"). When every compared run is within the noise band of
+      it, the nets learned nothing to compare and the claim is inconclusive.
+    - ``source``: a sentence saying where the numbers come from (shown in captions).
+
+    Columns missing from ``sigma`` are treated as noiseless.
+    """
+
+    sigma: Mapping[str, float]
+    chance: Mapping[str, float] = field(default_factory=dict)
+    z: float = 2.0
+    source: str = ""
+
+    def band(self, column: str, n_a: int = 1, n_b: int = 1) -> float:
+        """``z`` standard deviations of a difference of means over ``n_a`` and ``n_b`` runs."""
+        s = float(self.sigma.get(column, 0.0) or 0.0)
+        return self.z * s * ((1.0 / max(n_a, 1)) + (1.0 / max(n_b, 1))) ** 0.5
+
+    def at_chance(self, column: str, value: float, lower_is_better: bool = False) -> bool:
+        """True when ``value`` is within the noise band of the trivial predictor's score."""
+        if column not in self.chance:
+            return False
+        margin = self.z * float(self.sigma.get(column, 0.0) or 0.0)
+        c = float(self.chance[column])
+        return value >= c - margin if lower_is_better else value <= c + margin
+
+
 def _mean(values: Mapping[str, Mapping[str, Number]], rows: Sequence[str], column: str) -> float | None:
     xs = []
     for rid in rows:
@@ -130,10 +170,26 @@ class ClaimResult:
         }
 
 
-def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]]) -> ClaimResult:
+def _all_at_chance(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None) -> bool:
+    if noise is None or claim.column not in noise.chance:
+        return False
+    rows = list(claim.rows_a) + list(claim.rows_b)
+    return all(noise.at_chance(claim.column, float(values[r][claim.column]), claim.lower_is_better)  # type: ignore[arg-type]
+               for r in rows)
+
+
+def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None = None) -> ClaimResult:
     """Evaluate ``claim`` on ``values`` (``{row_id: {column: value}}``).
 
-    Missing numbers give the verdict ``not run``; nothing is guessed.
+    Missing numbers give the verdict ``not run``; nothing is guessed. With ``noise``:
+
+    - every compared run within noise of the trivial predictor: ``inconclusive``;
+    - ``greater``: ``inconclusive`` when the difference is within the noise band of the
+      claimed margin;
+    - ``best``: ``inconclusive`` when the claimed row and the best other row are within
+      the noise band of each other;
+    - ``close``: ``inconclusive`` when the noise band is wider than the claimed margin
+      (such runs cannot show two settings to be close).
     """
     sign = -1.0 if claim.lower_is_better else 1.0
     if claim.kind == "best":
@@ -146,8 +202,16 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]]) -> Cla
         others = [scores[r] for r in candidates if r != claim.rows_a[0]]
         b = max(others, key=lambda v: sign * v) if others else None  # type: ignore[operator]
         ok = winner == claim.rows_a[0]
-        return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b,
-                           f"best is {winner} ({scores[winner]:.4g})")
+        detail = f"best is {winner} ({scores[winner]:.4g})"
+        if noise is not None:
+            band = noise.band(claim.column)
+            gap = sign * (a - b) if b is not None else float("inf")  # type: ignore[operator]
+            if _all_at_chance(claim, values, noise):
+                return ClaimResult(claim, "inconclusive", a, b, detail + "; every run is at the trivial predictor's level")
+            if abs(gap) <= band:
+                return ClaimResult(claim, "inconclusive", a, b,
+                                   detail + f"; the lead {abs(gap):.3g} is within the noise band {band:.3g}")
+        return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
     a = _mean(values, claim.rows_a, claim.column)
     b = _mean(values, claim.rows_b, claim.column)
     if a is None or b is None:
@@ -160,9 +224,31 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]]) -> Cla
         detail = f"{a:.4g} vs {b:.4g} (|difference| {abs(a - b):.4g}, needs <= {claim.margin:.4g})"
     else:  # pragma: no cover - guarded by the Literal type and validate()
         raise ValueError(f"unknown claim kind {claim.kind!r}")
+    if noise is not None:
+        band = noise.band(claim.column, len(claim.rows_a), len(claim.rows_b))
+        if _all_at_chance(claim, values, noise):
+            return ClaimResult(claim, "inconclusive", a, b, detail + "; every run is at the trivial predictor's level")
+        if claim.kind == "greater" and abs(sign * (a - b) - claim.margin) <= band:
+            return ClaimResult(claim, "inconclusive", a, b, detail + f"; within the noise band ±{band:.3g}")
+        if claim.kind == "close" and band >= claim.margin:
+            return ClaimResult(claim, "inconclusive", a, b,
+                               detail + f"; the noise band {band:.3g} is wider than the margin")
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
 
 
-def check_claims(table: PaperTable, ours: Mapping[str, Mapping[str, Number]] | None) -> list[ClaimResult]:
+#: One noise estimate for a whole table, or one per row (tables whose blocks use different
+#: datasets, like Wu's Table 7); a claim uses the estimate of its first row.
+NoiseSpec = Noise | Mapping[str, Noise] | None
+
+
+def noise_for(claim: Claim, noise: NoiseSpec) -> Noise | None:
+    """The :class:`Noise` that applies to ``claim``."""
+    if noise is None or isinstance(noise, Noise):
+        return noise
+    return noise.get(claim.rows_a[0])
+
+
+def check_claims(table: PaperTable, ours: Mapping[str, Mapping[str, Number]] | None,
+                 noise: NoiseSpec = None) -> list[ClaimResult]:
     """Verdicts of every claim of ``table`` on our numbers (``None``: nothing run yet)."""
-    return [check_claim(c, ours or {}) for c in table.claims]
+    return [check_claim(c, ours or {}, noise_for(c, noise)) for c in table.claims]

@@ -3,7 +3,7 @@ semantic evaluation loop."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -80,15 +80,11 @@ def predict_probabilities(model: nn.Module, image: np.ndarray, device: str, mult
     return model(x)[0, :, :h, :w].softmax(0).float().cpu()
 
 
-@torch.no_grad()
-def evaluate_semantic(model: nn.Module, dataset, num_classes: int, device: str, desc: str = "eval") -> dict[str, Any]:
-    """Pixel accuracy, mean accuracy, mean IoU and per-class IoU, in per cent (Wu §3.1)."""
-    model.eval()
+def _semantic_scores(dataset, num_classes: int, predict: Callable[[Sample], np.ndarray], desc: str) -> dict[str, Any]:
     ev = SemanticEvaluator(num_classes)
     for i in tqdm(range(len(dataset)), desc=desc, disable=not progress_enabled(), leave=False):
         s = dataset[i]
-        pred = predict_probabilities(model, s.image, device).argmax(0).numpy()
-        ev.add(s.semantic, pred, s.image_id)
+        ev.add(s.semantic, predict(s), s.image_id)
     scores = ev.compute()
     return {
         "pixel_acc": 100 * scores.pixel_acc,
@@ -96,3 +92,33 @@ def evaluate_semantic(model: nn.Module, dataset, num_classes: int, device: str, 
         "miou": 100 * scores.mean_iou,
         "per_class_iou": [None if np.isnan(v) else 100 * float(v) for v in scores.per_class_iou],
     }
+
+
+@torch.no_grad()
+def evaluate_semantic(model: nn.Module, dataset, num_classes: int, device: str, desc: str = "eval") -> dict[str, Any]:
+    """Pixel accuracy, mean accuracy, mean IoU and per-class IoU, in per cent (Wu §3.1)."""
+    model.eval()
+    return _semantic_scores(dataset, num_classes,
+                            lambda s: predict_probabilities(model, s.image, device).argmax(0).numpy(), desc)
+
+
+def evaluate_constant(dataset, num_classes: int, label: int = 0) -> dict[str, Any]:
+    """The scores of the trivial predictor that outputs ``label`` everywhere (the chance
+    level of :func:`evaluate_semantic`, on the same images and with the same evaluator)."""
+    return _semantic_scores(dataset, num_classes, lambda s: np.full(s.semantic.shape, label, np.int64),
+                            "chance level")
+
+
+def seed_spread(values: Sequence[Mapping[str, float | None]]) -> dict[str, float]:
+    """Per key, the sample standard deviation (ddof=1) over runs that differ only in seed.
+
+    Keys with a missing value in any run, or with fewer than two runs, are left out.
+    """
+    if len(values) < 2:
+        return {}
+    out = {}
+    for key in values[0]:
+        xs = [v.get(key) for v in values]
+        if all(x is not None for x in xs):
+            out[key] = float(np.std(np.asarray(xs, dtype=float), ddof=1))
+    return out

@@ -31,11 +31,11 @@ from ..grouping import hough_group
 from ..losses import DEFAULT_BOX_IOU_THRESHOLD, bootstrapped_cross_entropy, weighted_smooth_l1
 from ..metrics import SDSEvaluator
 from ..models import FCRN, FCRNConfig, FCRNLocalization, field_of_view
-from ..papers.schema import Row
+from ..papers.schema import Noise, Row
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
-from .common import (TensorDataset, collate_dicts, dataset_fingerprint_of, image_tensor,
-                     pad_to_multiple, predict_probabilities, to_tensors, evaluate_semantic)
+from .common import (TensorDataset, collate_dicts, dataset_fingerprint_of, evaluate_constant, evaluate_semantic,
+                     image_tensor, pad_to_multiple, predict_probabilities, seed_spread, to_tensors)
 
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
@@ -96,8 +96,9 @@ class SemanticConfig:
     @property
     def name(self) -> str:
         bs = f"-bs{self.bootstrap_k}" if self.bootstrap_k else ""
+        seed = f"-seed{self.seed}" if self.seed else ""
         return (f"fcrn{self.depth}-{self.dataset}-os{self.output_stride}-k{self.kernel}"
-                f"-d{self.paper_dilation}{bs}")
+                f"-d{self.paper_dilation}{bs}{seed}")
 
     def fcrn(self, num_classes: int) -> FCRNConfig:
         return FCRNConfig(depth=self.depth, output_stride=self.output_stride, kernel=self.kernel,
@@ -218,7 +219,9 @@ class LocalizationConfig:
 
     @property
     def name(self) -> str:
-        return f"loc{self.depth}-{self.dataset}{'-bs' if self.bootstrap else ''}{'-wl' if self.weighted else ''}"
+        seed = f"-seed{self.seed}" if self.seed else ""
+        return (f"loc{self.depth}-{self.dataset}{'-bs' if self.bootstrap else ''}{'-wl' if self.weighted else ''}"
+                f"{seed}")
 
     def fcrn(self, num_classes: int) -> FCRNConfig:
         return FCRNConfig(depth=self.depth, output_stride=8, kernel=self.kernel,
@@ -354,6 +357,105 @@ INSTANCE_COLUMNS = {"mAP^r_0.5 %": "map_r_0.5", "mAP^r_0.7 %": "map_r_0.7", "mAP
 
 def instance_ours(results: dict[str, Result]) -> dict[str, dict[str, float]]:
     return {rid: {col: r.metrics[key] for col, key in INSTANCE_COLUMNS.items()} for rid, r in results.items()}
+
+
+# --------------------------------------------------------------------------- noise
+def noise_reference(profile: Profile | str, dataset: str) -> SemanticConfig:
+    """The config whose spread over seeds stands for every semantic row on ``dataset``.
+
+    It is the cheapest Table 1/3 setting (50 layers, 1/16, k3, d6), so its seed-0 run is a
+    table row already and the replicates cost least. Deeper or finer nets may be noisier;
+    the captions name the reference so the reader can weigh that.
+    """
+    return semantic_config(profile, dataset, 50, 16, 3, 6)
+
+
+def _semantic_values(metrics: dict[str, Any], class_names: Iterable[str]) -> dict[str, float | None]:
+    """A result's numbers under every column name the semantic tables use (1-5, 7)."""
+    out: dict[str, float | None] = {col: metrics[key] for col, key in SEMANTIC_COLUMNS.items()}
+    out["mean"] = metrics["miou"]
+    out.update(zip(class_names, metrics["per_class_iou"]))
+    return out
+
+
+def semantic_noise(profile: Profile | str, dataset: str, reference: SemanticConfig | None = None) -> Noise:
+    """Seed spread of ``reference`` (default :func:`noise_reference`) and the chance level.
+
+    Trains the reference with seeds ``0 .. noise_seeds-1`` (each through the runner's cache)
+    and evaluates the trivial "background everywhere" predictor on the same images.
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    ref = reference or noise_reference(p, dataset)
+    runs = [run_semantic(replace(ref, seed=seed)) for seed in range(p.noise_seeds)]
+    names = runs[0].metrics["class_names"]
+    sigma = seed_spread([_semantic_values(r.metrics, names) for r in runs])
+    val_ds = open_dataset(dataset, "val", profile=p.name)
+    if ref.n_eval is not None and ref.n_eval < len(val_ds):
+        val_ds = torch.utils.data.Subset(val_ds, range(ref.n_eval))
+    chance = {k: v for k, v in _semantic_values(evaluate_constant(val_ds, len(names)), names).items()
+              if v is not None}
+    source = (f"σ is the spread of `{ref.name}` over {len(runs)} seeds on the {dataset} twin "
+              f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); the trivial predictor "
+              f"labels every pixel background (mean IoU {chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
+    return Noise(sigma=sigma, chance=chance, source=source)
+
+
+def instance_noise(profile: Profile | str) -> Noise:
+    """Seed spread of Table 6's first row (semantic and localization nets both re-seeded).
+
+    The trivial instance predictor returns no instances, whose AP^r is 0 by definition.
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    base = table6_configs(p)["r50"]
+    runs = [run_instances(replace(base, localization=replace(base.localization, seed=seed),
+                                  semantic=replace(base.semantic, seed=seed)))
+            for seed in range(p.noise_seeds)]
+    sigma = seed_spread([{col: r.metrics[key] for col, key in INSTANCE_COLUMNS.items()} for r in runs])
+    source = (f"σ is the spread of Table 6's 50-layer row over {len(runs)} seeds of both nets "
+              f"(mAP^r@0.5 σ = {sigma.get('mAP^r_0.5 %', float('nan')):.2f} points); the trivial predictor "
+              "returns no instances (AP^r 0).")
+    return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, source=source)
+
+
+def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
+    """Entropy (nats) of the training set's pixel class frequencies, void excluded.
+
+    A net that learned only how common each class is, and nothing about the image, has a
+    cross-entropy loss near this value; one that learned more goes below it.
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    ds = open_dataset(dataset, "train", profile=p.name)
+    counts = np.zeros(ds.num_classes, np.int64)
+    for i in range(len(ds)):
+        sem = ds[i].semantic
+        counts += np.bincount(sem[sem != 255].ravel(), minlength=ds.num_classes)[: ds.num_classes]
+    f = counts[counts > 0] / counts.sum()
+    return float(-(f * np.log(f)).sum())
+
+
+def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profile: Profile | str):
+    """Did the nets learn beyond class frequencies? One row per run: its mean IoU next to the
+    trivial predictor's, and its final training loss next to the class-prior entropy."""
+    import pandas as pd
+
+    h = class_prior_entropy(dataset, profile)
+    chance = noise.chance.get("Mean IoU %")
+    band = noise.z * noise.sigma.get("Mean IoU %", 0.0)
+    recs = [{"row": rid, "mean IoU %": round(r.metrics["miou"], 2),
+             "trivial predictor mean IoU %": None if chance is None else round(chance, 2),
+             "above the trivial predictor by more than 2σ": None if chance is None
+             else bool(r.metrics["miou"] > chance + band),
+             "final training loss": round(r.metrics["final_loss"], 3),
+             "class-prior entropy": round(h, 3)} for rid, r in results.items()]
+    return pd.DataFrame(recs)
+
+
+def table7_noise(profile: Profile | str) -> dict[str, Noise]:
+    """One :class:`Noise` per Table 7 row: each block's twin has its own spread and chance level."""
+    from ..papers import TABLES
+
+    by_twin = {twin: semantic_noise(profile, twin) for twin in TABLE7_TWINS.values()}
+    return {r.id: by_twin[TABLE7_TWINS[r.cells["Dataset"]]] for r in TABLES["wu2016.table7"].rows}
 
 
 # --------------------------------------------------------------------------- table plans
