@@ -144,3 +144,19 @@ def test_semantic_noise_trains_seed_replicates_through_the_cache(smoke_env):
     assert {"Pixel acc. %", "Mean acc. %", "Mean IoU %", "mean", "background"} <= set(noise.sigma)
     assert 0 < noise.chance["Pixel acc. %"] <= 100 and noise.chance["mean"] == noise.chance["Mean IoU %"]
     assert ref.name in noise.source
+
+
+def test_class_prior_entropy_matches_the_label_histogram(smoke_env):
+    import numpy as np
+
+    from instseg_lib.data import open_dataset
+    from instseg_lib.recipes.wu2016 import class_prior_entropy
+
+    ds = open_dataset("voc", "train", profile="smoke")
+    labels = np.concatenate([ds[i].semantic.ravel() for i in range(len(ds))])
+    labels = labels[labels != 255]
+    f = np.bincount(labels) / labels.size
+    f = f[f > 0]
+    h = class_prior_entropy("voc", "smoke")
+    assert h == pytest.approx(float(-(f * np.log(f)).sum()))
+    assert 0 < h < np.log(ds.num_classes)

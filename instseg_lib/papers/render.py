@@ -182,5 +182,4 @@ def show_paper_tables(paper: str, profile: str) -> None:
 
 
 __all__ = ["show_paper_tables", "compare_table", "claims_frame", "show_comparison", "Provenance", "record_verdicts",
-           "noise_sentence",
-           "load_verdicts", "verdicts_path"]
+           "noise_sentence", "load_verdicts", "verdicts_path"]

@@ -119,7 +119,7 @@ class Noise:
       seeds. A difference of means over ``n_a`` and ``n_b`` independent runs has standard
       deviation ``sigma * sqrt(1/n_a + 1/n_b)``; it is decisive beyond ``z`` times that.
     - ``chance``: column -> the score of a trivial predictor on the same evaluation images
-      (e.g. "background everywhere"). When every compared run is within the noise band of
+      (e.g. "the most frequent class everywhere"). When every compared run is within the noise band of
       it, the nets learned nothing to compare and the claim is inconclusive.
     - ``source``: a sentence saying where the numbers come from (shown in captions).
 

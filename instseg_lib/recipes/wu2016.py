@@ -382,7 +382,8 @@ def semantic_noise(profile: Profile | str, dataset: str, reference: SemanticConf
     """Seed spread of ``reference`` (default :func:`noise_reference`) and the chance level.
 
     Trains the reference with seeds ``0 .. noise_seeds-1`` (each through the runner's cache)
-    and evaluates the trivial "background everywhere" predictor on the same images.
+    and evaluates the trivial predictor, the training set's most frequent class everywhere,
+    on the same images.
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     ref = reference or noise_reference(p, dataset)
@@ -392,11 +393,13 @@ def semantic_noise(profile: Profile | str, dataset: str, reference: SemanticConf
     val_ds = open_dataset(dataset, "val", profile=p.name)
     if ref.n_eval is not None and ref.n_eval < len(val_ds):
         val_ds = torch.utils.data.Subset(val_ds, range(ref.n_eval))
-    chance = {k: v for k, v in _semantic_values(evaluate_constant(val_ds, len(names)), names).items()
+    label = int(np.argmax(class_frequencies(dataset, p)))
+    chance = {k: v for k, v in _semantic_values(evaluate_constant(val_ds, len(names), label), names).items()
               if v is not None}
     source = (f"σ is the spread of `{ref.name}` over {len(runs)} seeds on the {dataset} twin "
               f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); the trivial predictor "
-              f"labels every pixel background (mean IoU {chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
+              f"labels every pixel '{names[label]}', the most frequent training class (mean IoU "
+              f"{chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
     return Noise(sigma=sigma, chance=chance, source=source)
 
 
@@ -417,19 +420,25 @@ def instance_noise(profile: Profile | str) -> Noise:
     return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, source=source)
 
 
-def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
-    """Entropy (nats) of the training set's pixel class frequencies, void excluded.
-
-    A net that learned only how common each class is, and nothing about the image, has a
-    cross-entropy loss near this value; one that learned more goes below it.
-    """
+def class_frequencies(dataset: str, profile: Profile | str) -> np.ndarray:
+    """Pixel frequency of each class over the training split of a twin, void excluded."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     ds = open_dataset(dataset, "train", profile=p.name)
     counts = np.zeros(ds.num_classes, np.int64)
     for i in range(len(ds)):
         sem = ds[i].semantic
         counts += np.bincount(sem[sem != 255].ravel(), minlength=ds.num_classes)[: ds.num_classes]
-    f = counts[counts > 0] / counts.sum()
+    return counts / max(int(counts.sum()), 1)
+
+
+def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
+    """Entropy (nats) of the training set's pixel class frequencies, void excluded.
+
+    A net that knows only how common each class is, and nothing about the image, reaches a
+    cross-entropy loss of about this value; a lower loss means it learned more.
+    """
+    f = class_frequencies(dataset, profile)
+    f = f[f > 0]
     return float(-(f * np.log(f)).sum())
 
 
