@@ -41,7 +41,6 @@ bench: setup
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_fcrn.py
-	$(PY) benchmarks/learnability.py
 
 clean:
 	rm -rf build book/_build book/notebooks
