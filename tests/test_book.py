@@ -63,6 +63,17 @@ def test_strict_build_has_every_toc_page(html_root: Path):
         assert (html_root / f"{page}.html").exists(), page
 
 
+def test_front_page_shows_the_verdict_summary_of_this_build(html_root: Path):
+    """The intro pastes the table glued by `what_reproduced`, so it matches the recorded verdicts."""
+    from instseg_lib.papers.index import verdict_summary
+
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", (html_root / "intro.html").read_text()))
+    summary = verdict_summary("smoke")
+    assert "inconclusive" in text and "not reproduced" in text
+    wu = " ".join(str(int(v)) for v in summary.loc["wu2016"])
+    assert f"wu2016 {wu}" in text, wu
+
+
 class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
