@@ -150,7 +150,7 @@ def test_class_prior_entropy_matches_the_label_histogram(smoke_env):
     import numpy as np
 
     from instseg_lib.data import open_dataset
-    from instseg_lib.recipes.wu2016 import class_prior_entropy
+    from instseg_lib.recipes.common import class_prior_entropy
 
     ds = open_dataset("voc", "train", profile="smoke")
     labels = np.concatenate([ds[i].semantic.ravel() for i in range(len(ds))])

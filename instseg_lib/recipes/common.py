@@ -10,8 +10,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import Sample
+from ..data import Sample, open_dataset
 from ..metrics import SemanticEvaluator
+from ..profiles import Profile, get_profile
 from ..train import progress_enabled
 
 #: ImageNet statistics: torchvision's pretrained ResNets expect them.
@@ -122,3 +123,25 @@ def seed_spread(values: Sequence[Mapping[str, float | None]]) -> dict[str, float
         if all(x is not None for x in xs):
             out[key] = float(np.std(np.asarray(xs, dtype=float), ddof=1))
     return out
+
+
+def class_frequencies(dataset: str, profile: Profile | str) -> np.ndarray:
+    """Pixel frequency of each class over the training split of a twin, void excluded."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    ds = open_dataset(dataset, "train", profile=p.name)
+    counts = np.zeros(ds.num_classes, np.int64)
+    for i in range(len(ds)):
+        sem = ds[i].semantic
+        counts += np.bincount(sem[sem != 255].ravel(), minlength=ds.num_classes)[: ds.num_classes]
+    return counts / max(int(counts.sum()), 1)
+
+
+def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
+    """Entropy (nats) of the training set's pixel class frequencies, void excluded.
+
+    A net that knows only how common each class is, and nothing about the image, reaches a
+    cross-entropy loss of about this value; a lower loss means it learned more.
+    """
+    f = class_frequencies(dataset, profile)
+    f = f[f > 0]
+    return float(-(f * np.log(f)).sum())

@@ -34,8 +34,9 @@ from ..models import FCRN, FCRNConfig, FCRNLocalization, field_of_view
 from ..papers.schema import Noise, Row
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
-from .common import (TensorDataset, collate_dicts, dataset_fingerprint_of, evaluate_constant, evaluate_semantic,
-                     image_tensor, pad_to_multiple, predict_probabilities, seed_spread, to_tensors)
+from .common import (TensorDataset, class_frequencies, class_prior_entropy, collate_dicts, dataset_fingerprint_of,
+                     evaluate_constant, evaluate_semantic, image_tensor, pad_to_multiple, predict_probabilities,
+                     seed_spread, to_tensors)
 
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
@@ -418,28 +419,6 @@ def instance_noise(profile: Profile | str) -> Noise:
               f"(mAP^r@0.5 σ = {sigma.get('mAP^r_0.5 %', float('nan')):.2f} points); the trivial predictor "
               "returns no instances (AP^r 0).")
     return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, source=source)
-
-
-def class_frequencies(dataset: str, profile: Profile | str) -> np.ndarray:
-    """Pixel frequency of each class over the training split of a twin, void excluded."""
-    p = profile if isinstance(profile, Profile) else get_profile(profile)
-    ds = open_dataset(dataset, "train", profile=p.name)
-    counts = np.zeros(ds.num_classes, np.int64)
-    for i in range(len(ds)):
-        sem = ds[i].semantic
-        counts += np.bincount(sem[sem != 255].ravel(), minlength=ds.num_classes)[: ds.num_classes]
-    return counts / max(int(counts.sum()), 1)
-
-
-def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
-    """Entropy (nats) of the training set's pixel class frequencies, void excluded.
-
-    A net that knows only how common each class is, and nothing about the image, reaches a
-    cross-entropy loss of about this value; a lower loss means it learned more.
-    """
-    f = class_frequencies(dataset, profile)
-    f = f[f > 0]
-    return float(-(f * np.log(f)).sum())
 
 
 def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profile: Profile | str):
