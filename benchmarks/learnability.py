@@ -58,7 +58,7 @@ def main() -> None:
     chance = evaluate_constant(val, train_ds.num_classes)["miou"]
     model = FCRN(replace(cfg.fcrn(train_ds.num_classes), pretrained=False))
     data = TensorDataset(train_ds, train_transforms(p))
-    loss = lambda m, b: bootstrapped_cross_entropy(m(b["image"]), b["semantic"], k=None)  # noqa: E731
+    loss = lambda m, b: bootstrapped_cross_entropy(m(b["image"]), b["semantic"], k=None)
     print(f"{cfg.name} width {p.width}, crop {p.crop_size}, batch {p.batch_size}, {args.optimizer} lr {args.lr}; "
           f"trivial predictor mean IoU {chance:.2f}")
     print(f"{'steps':>6} {'loss':>7} {'mIoU':>6} {'pixel acc':>9} {'seconds':>8}")

@@ -32,6 +32,15 @@ def test_every_notebook_starts_with_a_parameters_cell_holding_only_the_profile()
             assert "profile ==" not in c.source and "profile in (" not in c.source, n
 
 
+def test_every_notebook_is_valid_nbformat_with_unique_cell_ids():
+    """Cells without ids are a warning today and an error in future nbformat versions."""
+    for n in book.toc_notebooks():
+        raw = json.loads((book.NOTEBOOK_SRC / f"{n}.ipynb").read_text())
+        ids = [c.get("id") for c in raw["cells"]]
+        assert all(ids) and len(set(ids)) == len(ids), n
+        nbformat.validate(nbformat.reads(json.dumps(raw), as_version=4))
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "instseg_lib.book", *args], capture_output=True, text=True,
                           timeout=120)
