@@ -89,22 +89,29 @@ def _kernel_check(kernel: str) -> None:
         ) from None
 
 
-def strip_stderr(path: Path) -> None:
-    """Drop stderr stream outputs (warnings, logs) from an executed notebook.
+def tidy_executed(path: Path) -> None:
+    """Drop stderr outputs and hide the template ``parameters`` cell of an executed notebook.
 
     The book never shows stderr (``nb_output_stderr: remove``), and whether a warning fires
     depends on whether a result was cached, so keeping it would make nbval's comparison
     of a re-run depend on the cache. Facts a reader needs are printed to stdout.
+    Papermill keeps the template cell (``profile = "cpu"``) and adds the injected one with
+    the value actually used; the book shows only the latter (``remove-cell``).
     """
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
     changed = False
+    injected = any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
     for cell in nb.cells:
         outs = cell.get("outputs", [])
         kept = [o for o in outs if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
         if len(kept) != len(outs):
             cell["outputs"], changed = kept, True
+        tags = cell.metadata.get("tags", [])
+        if injected and "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+            changed = True
     if changed:
         nbformat.write(nb, path)
 
@@ -148,7 +155,7 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
                 f"(execution count {exc.exec_count}): {exc.ename}: {exc.evalue.splitlines()[0] if exc.evalue else ''}"
                 f" -- the traceback is in {out_dir / (name + '.ipynb')}"
             ) from None
-        strip_stderr(out_dir / f"{name}.ipynb")
+        tidy_executed(out_dir / f"{name}.ipynb")
         timings[name] = round(time.perf_counter() - t0, 2)
         print(f"      {name}: {timings[name]:.1f} s", flush=True)
     record = {"profile": profile, "device": default_device(), "notebooks": timings,

@@ -74,6 +74,15 @@ def test_front_page_shows_the_verdict_summary_of_this_build(html_root: Path):
     assert f"wu2016 {wu}" in text, wu
 
 
+def test_pages_show_the_injected_profile_not_the_template_cell(html_root: Path):
+    import html as html_lib
+
+    page = html_root / "notebooks" / "wu2016_table1.html"
+    text = html_lib.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page.read_text())))
+    assert 'profile = "smoke"' in text
+    assert 'profile = "cpu"' not in text
+
+
 class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
