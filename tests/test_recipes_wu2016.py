@@ -144,6 +144,7 @@ def test_semantic_noise_trains_seed_replicates_through_the_cache(smoke_env):
     assert {"Pixel acc. %", "Mean acc. %", "Mean IoU %", "mean", "background"} <= set(noise.sigma)
     assert 0 < noise.chance["Pixel acc. %"] <= 100 and noise.chance["mean"] == noise.chance["Mean IoU %"]
     assert ref.name in noise.source
+    assert noise.z == pytest.approx(12.706, abs=1e-3)  # 2 seeds: Student t with 1 degree of freedom
 
 
 def test_class_prior_entropy_matches_the_label_histogram(smoke_env):
@@ -160,3 +161,13 @@ def test_class_prior_entropy_matches_the_label_histogram(smoke_env):
     h = class_prior_entropy("voc", "smoke")
     assert h == pytest.approx(float(-(f * np.log(f)).sum()))
     assert 0 < h < np.log(ds.num_classes)
+
+
+def test_t_factor_is_the_students_t_quantile_and_needs_two_runs():
+    from instseg_lib.recipes.common import t_factor
+
+    assert t_factor(3) == pytest.approx(4.3027, abs=1e-4)  # t_{0.975, 2 df}
+    assert t_factor(2) == pytest.approx(12.706, abs=1e-3)
+    assert 1.96 < t_factor(1000) < 1.97  # tends to the normal quantile
+    with pytest.raises(ValueError, match="at least 2"):
+        t_factor(1)

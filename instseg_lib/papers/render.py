@@ -120,8 +120,9 @@ def noise_sentence(noise: NoiseSpec) -> str:
         return ("*Verdicts compare single runs without a noise estimate*: a small difference may be "
                 "seed noise.")
     return (f"*Noise:* {' '.join(n.source for n in noises)} A difference counts only beyond "
-            f"{noises[0].z:g} standard deviations of a difference of runs; closer calls, and comparisons "
-            "between runs that all sit at the trivial predictor's level, are *inconclusive*.")
+            f"{noises[0].z:.3g} standard deviations of a difference of runs (a 95% band, Student's t for "
+            "the number of seeds); closer calls, and comparisons between runs that all sit at the trivial "
+            "predictor's level, are *inconclusive*.")
 
 
 def _noise_record(n: Noise) -> dict[str, Any]:

@@ -117,7 +117,8 @@ class Noise:
 
     - ``sigma``: column -> standard deviation of *one run* of a reference config over
       seeds. A difference of means over ``n_a`` and ``n_b`` independent runs has standard
-      deviation ``sigma * sqrt(1/n_a + 1/n_b)``; it is decisive beyond ``z`` times that.
+      deviation ``sigma * sqrt(1/n_a + 1/n_b)``; it is decisive beyond ``z`` times that
+      (recipes pass the Student-t quantile of their seed count, since σ is estimated).
     - ``chance``: column -> the score of a trivial predictor on the same evaluation images
       (e.g. "the most frequent class everywhere"). When every compared run is within the noise band of
       it, the nets learned nothing to compare and the claim is inconclusive.

@@ -36,7 +36,7 @@ from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
 from .common import (TensorDataset, class_frequencies, class_prior_entropy, collate_dicts, dataset_fingerprint_of,
                      evaluate_constant, evaluate_semantic, image_tensor, pad_to_multiple, predict_probabilities,
-                     seed_spread, to_tensors)
+                     seed_spread, t_factor, to_tensors)
 
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
@@ -401,7 +401,7 @@ def semantic_noise(profile: Profile | str, dataset: str, reference: SemanticConf
               f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); the trivial predictor "
               f"labels every pixel '{names[label]}', the most frequent training class (mean IoU "
               f"{chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
-    return Noise(sigma=sigma, chance=chance, source=source)
+    return Noise(sigma=sigma, chance=chance, z=t_factor(len(runs)), source=source)
 
 
 def instance_noise(profile: Profile | str) -> Noise:
@@ -418,7 +418,7 @@ def instance_noise(profile: Profile | str) -> Noise:
     source = (f"σ is the spread of Table 6's 50-layer row over {len(runs)} seeds of both nets "
               f"(mAP^r@0.5 σ = {sigma.get('mAP^r_0.5 %', float('nan')):.2f} points); the trivial predictor "
               "returns no instances (AP^r 0).")
-    return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, source=source)
+    return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, z=t_factor(len(runs)), source=source)
 
 
 def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profile: Profile | str):
@@ -431,7 +431,7 @@ def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profi
     band = noise.z * noise.sigma.get("Mean IoU %", 0.0)
     recs = [{"row": rid, "mean IoU %": round(r.metrics["miou"], 2),
              "trivial predictor mean IoU %": None if chance is None else round(chance, 2),
-             "above the trivial predictor by more than 2σ": None if chance is None
+             "above the trivial predictor beyond the noise band": None if chance is None
              else bool(r.metrics["miou"] > chance + band),
              "final training loss": round(r.metrics["final_loss"], 3),
              "class-prior entropy": round(h, 3)} for rid, r in results.items()]
