@@ -428,11 +428,10 @@ def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profi
 
     h = class_prior_entropy(dataset, profile)
     chance = noise.chance.get("Mean IoU %")
-    band = noise.z * noise.sigma.get("Mean IoU %", 0.0)
     recs = [{"row": rid, "mean IoU %": round(r.metrics["miou"], 2),
              "trivial predictor mean IoU %": None if chance is None else round(chance, 2),
              "above the trivial predictor beyond the noise band": None if chance is None
-             else bool(r.metrics["miou"] > chance + band),
+             else not noise.at_chance("Mean IoU %", r.metrics["miou"]),
              "final training loss": round(r.metrics["final_loss"], 3),
              "class-prior entropy": round(h, 3)} for rid, r in results.items()]
     return pd.DataFrame(recs)
