@@ -71,11 +71,11 @@ PROFILES: dict[str, Profile] = {
         checkpoint_every=30, n_train=400, n_val=100, n_boxes=800, eval_subset=50,
         pixels_per_instance=64,
         note=("cpu profile: quarter-width nets from random initialisation, 60 steps on 96 px twin "
-              "images, so that all of Wu's ~55 trainings (seed replicates included) fit the 20-minute "
-              "budget on 2 cores. Such nets get no further than the class frequencies (their training loss "
-              "stays at or above the class-prior entropy), so most verdicts at this scale are "
-              "inconclusive; benchmarks/learnability.py trains longer to show whether more steps alone "
-              "would help"),
+              "images, so that all 54 of Wu's trainings (8 seed replicates included) fit the 20-minute "
+              "budget on 2 cores. On the VOC twin such nets get no further than the class frequencies "
+              "(their training loss stays at or above the class-prior entropy), so most verdicts at this "
+              "scale are inconclusive; benchmarks/learnability.py trains longer to show whether more "
+              "steps alone would help"),
     ),
     "gpu": Profile(
         name="gpu", image_size=320, crop_size=321, width=64, train_steps=20000, batch_size=16,
