@@ -171,3 +171,15 @@ def test_t_factor_is_the_students_t_quantile_and_needs_two_runs():
     assert 1.96 < t_factor(1000) < 1.97  # tends to the normal quantile
     with pytest.raises(ValueError, match="at least 2"):
         t_factor(1)
+
+
+def test_class_frequencies_are_read_once_and_callers_cannot_corrupt_the_cache(smoke_env):
+    from instseg_lib.recipes import common
+
+    common._class_frequencies.cache_clear()
+    f = common.class_frequencies("voc", "smoke")
+    assert f.sum() == pytest.approx(1.0)
+    f[:] = 0  # a caller mutating its copy
+    g = common.class_frequencies("voc", "smoke")
+    assert g.sum() == pytest.approx(1.0)
+    assert common._class_frequencies.cache_info().hits == 1

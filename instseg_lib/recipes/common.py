@@ -3,6 +3,7 @@ semantic evaluation loop."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -140,9 +141,19 @@ def seed_spread(values: Sequence[Mapping[str, float | None]]) -> dict[str, float
 
 
 def class_frequencies(dataset: str, profile: Profile | str) -> np.ndarray:
-    """Pixel frequency of each class over the training split of a twin, void excluded."""
+    """Pixel frequency of each class over the training split of a twin, void excluded.
+
+    Cached per process by the twin's content fingerprint: a notebook asks for it once for the
+    trivial predictor and once for the prior entropy, and re-reading the split is slow.
+    """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     ds = open_dataset(dataset, "train", profile=p.name)
+    return _class_frequencies(dataset, p.name, dataset_fingerprint_of(ds)).copy()
+
+
+@lru_cache(maxsize=16)
+def _class_frequencies(dataset: str, profile: str, fingerprint: str | None) -> np.ndarray:
+    ds = open_dataset(dataset, "train", profile=profile)
     counts = np.zeros(ds.num_classes, np.int64)
     for i in range(len(ds)):
         sem = ds[i].semantic

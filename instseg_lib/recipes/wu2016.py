@@ -379,15 +379,15 @@ def _semantic_values(metrics: dict[str, Any], class_names: Iterable[str]) -> dic
     return out
 
 
-def semantic_noise(profile: Profile | str, dataset: str, reference: SemanticConfig | None = None) -> Noise:
-    """Seed spread of ``reference`` (default :func:`noise_reference`) and the chance level.
+def semantic_noise(profile: Profile | str, dataset: str) -> Noise:
+    """Seed spread of :func:`noise_reference` and the chance level.
 
     Trains the reference with seeds ``0 .. noise_seeds-1`` (each through the runner's cache)
     and evaluates the trivial predictor, the training set's most frequent class everywhere,
     on the same images.
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    ref = reference or noise_reference(p, dataset)
+    ref = noise_reference(p, dataset)
     runs = [run_semantic(replace(ref, seed=seed)) for seed in range(p.noise_seeds)]
     names = runs[0].metrics["class_names"]
     sigma = seed_spread([_semantic_values(r.metrics, names) for r in runs])
