@@ -139,7 +139,10 @@ def test_class_imbalance_and_background_dominance(voc_scenes):
     assert 0.5 < bg < 0.95
 
 
-def test_colour_does_not_reveal_the_class(voc_scenes):
+def test_colour_informs_but_does_not_decide_the_class(voc_scenes):
+    """Twin v2: classes have characteristic looks (well above chance from colour alone), but
+    confusable pairs, per-instance variation and off-palette instances keep colour far from
+    decisive, so shape, parts and context still matter."""
     from instseg_lib.data.stats import colour_separability
     from instseg_lib.data.sample import Sample
 
@@ -147,7 +150,7 @@ def test_colour_does_not_reveal_the_class(voc_scenes):
     samples = [Sample(sc.image, sc.semantic, sc.instances, sc.instance_classes, sc.boxes, "", 21, VOC_CLASSES)
                for sc in scenes]
     r = colour_separability(samples, 21)
-    assert r["balanced_accuracy"] < 2.5 * r["chance"], r
+    assert 4 * r["chance"] < r["balanced_accuracy"] < 0.75, r
 
 
 def test_distractors_paint_background_shapes():

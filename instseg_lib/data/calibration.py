@@ -105,13 +105,6 @@ SIZE_SIGMA = {c: _size_sigma(c) for c in VOC_CLASSES[1:]}
 # Thin classes: VOC's heavy tail of *components* comes from fragments, not from instance
 # sizes, so the ratio above overstates their instance spread.
 SIZE_SIGMA.update({"bicycle": 1.5, "pottedplant": 1.5, "chair": 1.6})
-#: Texture families a class prefers (35% of its instances); the rest draw from all families.
-TEXTURE_PREF = {
-    "sheep": ("fur", "mottled"), "cow": ("patches", "spots"), "cat": ("stripes", "fur"),
-    "dog": ("fur", "patches"), "horse": ("flat", "gradient"), "person": ("stripes", "flat"),
-    "pottedplant": ("mottled", "spots"), "tvmonitor": ("flat", "gradient"), "bus": ("flat", "gradient"),
-    "train": ("flat", "stripes"), "car": ("flat", "gradient"), "bird": ("spots", "gradient"),
-}
 #: How a group of same-class instances is laid out: side by side in a row, or clustered.
 ARRANGEMENT = {
     "car": "row", "bottle": "row", "chair": "row", "person": "row", "bus": "row", "motorbike": "row",

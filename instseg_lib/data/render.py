@@ -3,10 +3,9 @@
 Shapes are lists of primitives in an object frame whose unit is the object's height
 (``y`` in ``[-0.5, 0.5]``, ``x`` in ``[-aspect/2, aspect/2]``); :func:`rasterise` turns
 them into a *part map* (0 = outside, ``k + 1`` = part ``k``) at a given pixel size,
-position, rotation and mirror. Appearance is drawn per instance and per part from
-class-independent colour and texture distributions, so that the class of an object is
-never readable from its colour (the issue's realism requirement); only shape and, weakly,
-texture family carry class information.
+position, rotation and mirror. :meth:`Appearance.sample` draws a per-instance look from
+one class-independent colour and texture distribution (the twin-v1 appearance, still used
+for object-like distractors and off-palette instances); class looks live in :mod:`.looks`.
 """
 
 from __future__ import annotations

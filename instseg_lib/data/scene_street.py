@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from .classes import CS_ID
-from .render import Appearance, Placement, finish
+from .looks import appearance_of
+from .render import Placement, finish
 from .scene import Canvas, Scene
 from .shapes import bicycle, bus, car, motorbike, person, train
 from .stuff import ellipses_mask, paint_region, poly_mask
@@ -66,7 +67,7 @@ def street_scene(rng: Rng, H: int, W: int) -> Scene:
         return xv + (x_bottom - xv) * t
 
     # sky, then buildings on both sides
-    paint_region(rng, cv, np.ones((H, W), bool), CS_ID["sky"], styles=("gradient", "flat", "mottled"))
+    paint_region(rng, cv, np.ones((H, W), bool), CS_ID["sky"], look="sky")
     outer_l, outer_r = road_l - side_w, road_r + side_w
 
     def ground_y(x: float) -> float:  # row where the building line meets the ground at column x
@@ -88,9 +89,9 @@ def street_scene(rng: Rng, H: int, W: int) -> Scene:
             top1 = yh - height * (1 - b * 0.97)
             # The sidewalks are painted later and cover any overshoot of this quad.
             pts = [(x0, top0), (x1, top1), (x1, ground_y(x1)), (x0, ground_y(x0))]
-            label = CS_ID["building"] if rng.random() < 0.85 else CS_ID["wall"]
-            paint_region(rng, cv, poly_mask(H, W, [pts]), label,
-                         styles=("stripes", "mottled", "flat", "patches"), desaturate=0.5, scale=H / 6)
+            name = "building" if rng.random() < 0.85 else "brick"
+            label = CS_ID["building"] if name == "building" else CS_ID["wall"]
+            paint_region(rng, cv, poly_mask(H, W, [pts]), label, look=name, scale=H / 6)
     # vegetation: tree crowns above the sidewalks, hedges
     for _ in range(int(rng.poisson(2.5))):
         yb = yh + (H - yh) * rng.uniform(0.0, 0.5)
@@ -100,18 +101,16 @@ def street_scene(rng: Rng, H: int, W: int) -> Scene:
                  H * s * rng.uniform(0.12, 0.3)) for _ in range(int(rng.integers(2, 6)))]
         m = ellipses_mask(H, W, ells) | poly_mask(H, W, [[(xc - 0.02 * H * s, yb - H * s * 0.4), (xc + 0.02 * H * s, yb - H * s * 0.4),
                                                        (xc + 0.02 * H * s, yb), (xc - 0.02 * H * s, yb)]])
-        paint_region(rng, cv, m, CS_ID["vegetation"], styles=("fur", "mottled", "spots"), scale=H / 8)
+        paint_region(rng, cv, m, CS_ID["vegetation"], look="vegetation", scale=H / 8)
     # ground: sidewalks, optional terrain strip, road
     for side, xb in ((-1, road_l), (1, road_r)):
         outer = xb + side * side_w
         paint_region(rng, cv, poly_mask(H, W, [[(xv, yh), (xb, H), (outer, H), (at(yh + 1, outer), yh + 1)]]),
-                     CS_ID["sidewalk"], styles=("mottled", "flat", "patches"), desaturate=0.6)
+                     CS_ID["sidewalk"], look="sidewalk")
         if rng.random() < 0.35:
             o2 = outer + side * side_w * rng.uniform(0.3, 0.8)
-            paint_region(rng, cv, poly_mask(H, W, [[(xv, yh), (outer, H), (o2, H)]]), CS_ID["terrain"],
-                         styles=("fur", "mottled"))
-    paint_region(rng, cv, poly_mask(H, W, [[(xv - 1, yh), (xv + 1, yh), (road_r, H), (road_l, H)]]), CS_ID["road"],
-                 styles=("mottled", "flat", "fur"), desaturate=0.75)
+            paint_region(rng, cv, poly_mask(H, W, [[(xv, yh), (outer, H), (o2, H)]]), CS_ID["terrain"], look="terrain")
+    paint_region(rng, cv, poly_mask(H, W, [[(xv - 1, yh), (xv + 1, yh), (road_r, H), (road_l, H)]]), CS_ID["road"], look="road")
     # lane markings: part of the road label, only visible in the image
     lane = poly_mask(H, W, [[(xv - 0.3, yh), (xv + 0.3, yh), (xv + W * 0.006, H), (xv - W * 0.006, H)]])
     dash = (np.arange(H)[:, None] // max(2, H // 24)) % 2 == 0
@@ -120,8 +119,8 @@ def street_scene(rng: Rng, H: int, W: int) -> Scene:
         side = rng.choice([-1, 1])
         xb = (road_l if side < 0 else road_r) + side * side_w
         top = [(at(yh + 1, xb), yh - 2), (xb, H * rng.uniform(0.6, 0.85)), (xb, H), (at(yh + 1, xb), yh + 1)]
-        paint_region(rng, cv, poly_mask(H, W, [top]), CS_ID["fence"] if rng.random() < 0.7 else CS_ID["wall"],
-                     styles=("stripes", "flat"))
+        name = "fence" if rng.random() < 0.7 else "brick"
+        paint_region(rng, cv, poly_mask(H, W, [top]), CS_ID["fence"] if name == "fence" else CS_ID["wall"], look=name)
     # static clutter (bins, bollards) and the odd "ground"/"dynamic" patch
     for _ in range(int(rng.poisson(1.5))):
         yb = yh + (H - yh) * rng.uniform(0.05, 0.8)
@@ -129,20 +128,20 @@ def street_scene(rng: Rng, H: int, W: int) -> Scene:
         xc = at(yb, rng.choice([road_l - side_w * 0.5, road_r + side_w * 0.5]))
         w, h = H * s * rng.uniform(0.03, 0.12), H * s * rng.uniform(0.04, 0.15)
         paint_region(rng, cv, poly_mask(H, W, [[(xc - w, yb - h), (xc + w, yb - h), (xc + w, yb), (xc - w, yb)]]),
-                     CS_ID["static"] if rng.random() < 0.8 else CS_ID["dynamic"])
+                     CS_ID["static"] if rng.random() < 0.8 else CS_ID["dynamic"], look="static")
     _poles_and_signs(rng, cv, yh, xv, road_l, road_r, side_w, at)
     _traffic(rng, cv, yh, xv, road_l, road_r, side_w, px_per_m_bottom, at)
     # ego vehicle hood and rectification border: void in the evaluation (trainId 255)
     hood = H * rng.uniform(0.04, 0.1)
     ys = H - hood * (1 - ((np.arange(W) - W / 2) / (W / 2)) ** 2 * 0.6)
     ego = np.arange(H)[:, None] >= ys[None, :]
-    paint_region(rng, cv, ego, CS_ID["ego vehicle"], styles=("gradient",), desaturate=0.8)
+    paint_region(rng, cv, ego, CS_ID["ego vehicle"], look="ego vehicle")
     if rng.random() < 0.5:
         bw = max(1, H // 100)
         m = np.zeros((H, W), bool)
         m[:, :bw] = True
         m[H - 3 * bw:, : W // 6] = True
-        paint_region(rng, cv, m & ~ego, CS_ID["rectification border"], styles=("flat",))
+        paint_region(rng, cv, m & ~ego, CS_ID["rectification border"], look="rectification border")
     return cv.finish(finish(rng, cv.img))
 
 
@@ -158,15 +157,15 @@ def _poles_and_signs(rng, cv, yh, xv, road_l, road_r, side_w, at) -> None:
         hp = H * 0.9 * s + 2
         wp = max(1.0, H * 0.012 * s)
         paint_region(rng, cv, poly_mask(H, W, [[(x - wp, yb - hp), (x + wp, yb - hp), (x + wp, yb), (x - wp, yb)]]),
-                     CS_ID["pole"], styles=("flat", "gradient"), desaturate=0.7)
+                     CS_ID["pole"], look="pole")
         r = rng.random()
         top = yb - hp
         sz = max(1.5, H * 0.05 * s)
         if r < 0.45:
-            paint_region(rng, cv, ellipses_mask(H, W, [(x, top + sz, sz, sz)]), CS_ID["traffic sign"])
+            paint_region(rng, cv, ellipses_mask(H, W, [(x, top + sz, sz, sz)]), CS_ID["traffic sign"], look="traffic sign")
         elif r < 0.7:
             paint_region(rng, cv, poly_mask(H, W, [[(x - sz * 0.5, top), (x + sz * 0.5, top), (x + sz * 0.5, top + sz * 2.5),
-                                                  (x - sz * 0.5, top + sz * 2.5)]]), CS_ID["traffic light"], styles=("flat",))
+                                                  (x - sz * 0.5, top + sz * 2.5)]]), CS_ID["traffic light"], look="traffic light")
 
 
 def _traffic(rng, cv, yh, xv, road_l, road_r, side_w, ppm_bottom, at) -> None:
@@ -209,13 +208,13 @@ def _traffic(rng, cv, yh, xv, road_l, road_r, side_w, ppm_bottom, at) -> None:
         shape = SHAPES[name](rng, side)
         if name == "car" and side:
             shape.aspect *= rng.uniform(0.6, 1.0)
-        app = Appearance.sample(rng, ("flat", "gradient") if name in ("car", "bus", "truck", "train") else ())
+        app = appearance_of(rng, name)
         group = d > 45 and name in ("car", "person", "bicycle") and rng.random() < 0.35
         pl = Placement(x, yb - h / 2, h, rng.normal(0, 0.02), bool(rng.random() < 0.5))
         if name == "rider":
             vehicle = "bicycle" if rng.random() < 0.75 else "motorcycle"
             vh = CS_HEIGHT_M[vehicle] * ppm
-            cv.draw(SHAPES[vehicle](rng, True), Placement(x, yb - vh / 2, vh, 0.0, pl.flip), Appearance.sample(rng),
+            cv.draw(SHAPES[vehicle](rng, True), Placement(x, yb - vh / 2, vh, 0.0, pl.flip), appearance_of(rng, vehicle),
                     CS_ID[vehicle])
             pl = Placement(x, yb - vh * 0.55 - h * 0.35, h * 0.8, 0.0, pl.flip)
         cv.draw(shape, pl, app, CS_ID[name], group=group)

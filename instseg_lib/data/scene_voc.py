@@ -12,10 +12,13 @@ distractors, painted back to front. What it guarantees (the issue's realism list
 - *class imbalance*: classes drawn with VOC's per-class image frequencies (person 30%
   of images, sheep 4%), background about 70% of pixels;
 - *thin and fragmented classes*: bicycle, pottedplant, chair templates (:mod:`.shapes`);
-- *per-instance appearance*: colours and textures drawn per instance from
-  class-independent distributions (:mod:`.render`); 40% of multi-instance groups share
-  one look (a flock of white sheep), so instances must be told apart by shape;
-- *clutter and distractors*: backdrop regions and class-less shapes, some in front.
+- *per-instance appearance* (twin v2, :mod:`.looks`): each class has a characteristic
+  palette, texture family and parts; every instance draws its own colours inside them, and
+  some pairs overlap on purpose (cow/horse/sheep, cat/dog, bus/train). 40% of
+  multi-instance groups share one look (a flock of white sheep), so instances must be told
+  apart by shape;
+- *clutter and distractors*: a backdrop of stuff (sky, wall, grass, road, water...), and
+  class-less shapes, mostly in stuff looks, a quarter object-like, some in front.
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ import numpy as np
 
 from . import calibration as cal
 from .classes import VOC_CLASSES
-from .render import Appearance, Placement, Shape, rasterise, texture, random_color, value_noise
+from .looks import BACKDROP_BOTTOM, BACKDROP_TOP, appearance_of, stuff_colors
+from .render import Appearance, Placement, Shape, rasterise, texture, value_noise
 from .scene import Canvas, Scene, _Obj
 from .shapes import VOC_SHAPES, distractor, person
 
@@ -59,20 +63,35 @@ COCO_STYLE = VocStyle(
 
 # ----------------------------------------------------------------------------- backdrop
 def backdrop(rng: Rng, H: int, W: int) -> tuple[np.ndarray, float]:
-    """An unlabelled background: sky/wall above a horizon, ground/floor below, with texture.
+    """An unlabelled background: stuff above a horizon (sky, wall, buildings...) and below it
+    (grass, road, water, floor...), each with its stuff look (:mod:`.looks`).
 
     Returns the float image and the horizon row (objects stand below it).
     """
     horizon = rng.uniform(0.25, 0.7) * H
-    top = texture(rng, H, W, str(rng.choice(["gradient", "mottled", "flat"])), random_color(rng), random_color(rng), H)
-    bot = texture(rng, H, W, str(rng.choice(["mottled", "gradient", "stripes", "fur", "patches"])),
-                  random_color(rng), random_color(rng), H / 2)
+    c1, c2, style = stuff_colors(rng, str(rng.choice(BACKDROP_TOP)))
+    top = texture(rng, H, W, style, c1, c2, H)
+    c1, c2, style = stuff_colors(rng, str(rng.choice(BACKDROP_BOTTOM)))
+    bot = texture(rng, H, W, style, c1, c2, H / 2)
     # A wavy, not straight, horizon, blended over a few pixels.
     wave = value_noise(rng, 1, W, W / 3)[0] * 0.08 * H
     yy = np.arange(H, dtype=np.float32)[:, None]
     blend = np.clip((yy - horizon - wave[None, :]) / max(1.0, H * 0.02), 0, 1)[..., None]
     img = top * (1 - blend) + bot * blend
     return img.astype(np.float32), float(horizon)
+
+
+#: Clutter drawn with an object-like, class-independent look (twin v1's appearance); the
+#: rest wears stuff looks, as backdrop structures (trees, rocks, posts, fences) do in photos.
+P_OBJECT_LIKE_DISTRACTOR = 0.25
+CLUTTER_LOOKS = ("tree", "rock", "building", "fence", "pole", "brick", "vegetation", "ground", "window")
+
+
+def clutter_appearance(rng: Rng) -> Appearance:
+    """The look of one class-less shape: mostly stuff, sometimes object-like."""
+    if rng.random() < P_OBJECT_LIKE_DISTRACTOR:
+        return Appearance.sample(rng)
+    return appearance_of(rng, str(rng.choice(CLUTTER_LOOKS)), off_palette=0.0)
 
 
 def add_clutter(rng: Rng, cv: Canvas, n_mean: float, big: bool, front: bool = False) -> None:
@@ -85,7 +104,7 @@ def add_clutter(rng: Rng, cv: Canvas, n_mean: float, big: bool, front: bool = Fa
         else:
             h = math.sqrt(cv.H * cv.W * math.exp(rng.normal(math.log(0.01), 1.4)))
         pl = Placement(rng.uniform(0, cv.W), rng.uniform(0, cv.H), max(h, 2.0), rng.uniform(-0.6, 0.6), rng.random() < 0.5)
-        cv.draw(shp, pl, Appearance.sample(rng), 0, instance=False)
+        cv.draw(shp, pl, clutter_appearance(rng), 0, instance=False)
 
 
 # ----------------------------------------------------------------------------- object sampling
@@ -147,7 +166,7 @@ def layout_groups(rng: Rng, H: int, W: int, horizon: float, classes: list[int], 
         floating = name in cal.FLOATING
         # A flock of white sheep, a row of identical chairs: members of a group often look
         # alike, so instances must be separated by shape and position, not colour.
-        shared = Appearance.sample(rng, cal.TEXTURE_PREF.get(name, ())) if n > 1 and rng.random() < 0.4 else None
+        shared = appearance_of(rng, name) if n > 1 and rng.random() < 0.4 else None
         first = len(items)
         ax = rng.uniform(0.1, 0.9) * W
         ay = rng.uniform(0.05, 0.6) * H if floating else rng.uniform(horizon, H * 1.05)
@@ -216,12 +235,13 @@ def split_occluder(rng: Rng, cv: Canvas, iid: int, it: _Item, style: VocStyle) -
         shp = person(rng)
         h = it.pl.height * rng.uniform(1.1, 1.6)
         cv.draw(shp, Placement(x, it.pl.cy + it.pl.height / 2 - h / 2 + 0.05 * h, h, 0.0, bool(rng.random() < 0.5)),
-                Appearance.sample(rng, cal.TEXTURE_PREF["person"]), 15)
+                appearance_of(rng, "person"), 15)
         return
     from .render import rect
     pw = rng.uniform(0.08, 0.22) * w / max(it.pl.height * 1.6, 1e-3)
     shp = Shape(pw, [("poly", rect(-pw / 2, -0.5, pw / 2, 0.5), 0)])
-    cv.draw(shp, Placement(x, it.pl.cy, it.pl.height * 1.6, rng.normal(0, 0.15), False), Appearance.sample(rng), 0, instance=False)
+    cv.draw(shp, Placement(x, it.pl.cy, it.pl.height * 1.6, rng.normal(0, 0.15), False),
+            appearance_of(rng, str(rng.choice(("pole", "tree"))), off_palette=0.0), 0, instance=False)
 
 
 def voc_scene(rng: Rng, H: int, W: int, style: VocStyle = VOC_STYLE) -> Scene:
@@ -250,7 +270,8 @@ def voc_scene(rng: Rng, H: int, W: int, style: VocStyle = VOC_STYLE) -> Scene:
     crowd_done = False
     for k, it in enumerate(items):
         name = VOC_CLASSES[it.cls] if it.label is None else ""
-        app = it.app or Appearance.sample(rng, cal.TEXTURE_PREF.get(name, ()))
+        # Non-VOC COCO objects (label 0) wear the class-independent look.
+        app = it.app or (appearance_of(rng, name) if name else Appearance.sample(rng))
         label = it.cls if it.label is None else it.label
         iid = cv.draw(it.shape, it.pl, app, label, tag=it.tag)
         if k == split_target and iid:
@@ -270,7 +291,8 @@ def _crowd(rng: Rng, cv: Canvas, it: _Item) -> None:
     h = max(3.0, it.pl.height * rng.uniform(0.25, 0.45))
     y = it.pl.cy + it.pl.height * rng.uniform(-0.6, -0.2)
     for j in range(int(rng.integers(6, 14))):
-        members.draw(person(rng), Placement(it.pl.cx + (j - 5) * h * 0.3 + rng.normal(0, h * 0.1), y, h), Appearance.sample(rng), 15)
+        members.draw(person(rng), Placement(it.pl.cx + (j - 5) * h * 0.3 + rng.normal(0, h * 0.1), y, h),
+                     appearance_of(rng, "person"), 15)
     m = members.inst > 0
     cv.sem[m] = 15
     cv.inst[m] = 0

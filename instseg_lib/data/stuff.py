@@ -29,7 +29,14 @@ def ellipses_mask(H: int, W: int, ells: list[tuple[float, float, float, float]])
 
 
 def stuff_texture(rng: Rng, H: int, W: int, styles: tuple[str, ...] = ("mottled", "gradient", "flat", "fur", "stripes"),
-                  desaturate: float = 0.0, scale: float | None = None) -> np.ndarray:
+                  desaturate: float = 0.0, scale: float | None = None, look: str | None = None) -> np.ndarray:
+    """A stuff texture: from the named :mod:`.looks` entry (twin v2), else from the broad
+    class-independent colour distribution with one of ``styles``."""
+    if look is not None:
+        from .looks import stuff_colors
+
+        c1, c2, style = stuff_colors(rng, look)
+        return texture(rng, H, W, style, c1, c2, scale or H / 2)
     c1 = random_color(rng)
     if desaturate:
         g = c1.mean()
@@ -39,7 +46,11 @@ def stuff_texture(rng: Rng, H: int, W: int, styles: tuple[str, ...] = ("mottled"
 
 
 def paint_region(rng: Rng, cv: Canvas, mask: np.ndarray, label: int, **kw) -> None:
-    """Texture ``mask`` (drawn only over its bounding box, for speed) and label it ``label``."""
+    """Texture ``mask`` (drawn only over its bounding box, for speed) and label it ``label``.
+
+    ``look=NAME`` paints it with that stuff look (:mod:`.looks`); other keywords go to
+    :func:`stuff_texture`.
+    """
     rows = np.flatnonzero(mask.any(axis=1))
     if rows.size == 0:
         return

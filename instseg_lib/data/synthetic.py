@@ -36,7 +36,7 @@ from .classes import COCO_CATEGORIES, VOC_CLASSES
 from .scene import Scene
 
 #: Bump when the generator's output changes: existing twins are then regenerated.
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 MARKER = ".instseg_complete.json"
 PRESETS = ("voc", "sbd", "cityscapes", "context", "boxes", "coco")
 SPLIT_CODE = {"train": 0, "val": 1}
