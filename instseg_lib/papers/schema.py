@@ -237,16 +237,30 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
 
 
-#: One noise estimate for a whole table, or one per row (tables whose blocks use different
-#: datasets, like Wu's Table 7); a claim uses the estimate of its first row.
+#: One noise estimate for a whole table, or one per row (rows of different depths or
+#: datasets have their own spread, like Wu's Tables 1, 3 and 7).
 NoiseSpec = Noise | Mapping[str, Noise] | None
 
 
 def noise_for(claim: Claim, noise: NoiseSpec) -> Noise | None:
-    """The :class:`Noise` that applies to ``claim``."""
+    """The :class:`Noise` that applies to ``claim``.
+
+    With one estimate per row, a claim whose rows have different estimates (101 against 50
+    layers) takes the most conservative one: per column the largest σ and the largest
+    ``z`` of its rows, the trivial predictor's score of its first row.
+    """
     if noise is None or isinstance(noise, Noise):
         return noise
-    return noise.get(claim.rows_a[0])
+    found = [noise[r] for r in list(claim.rows_a) + list(claim.rows_b) if r in noise]
+    if not found:
+        return None
+    unique = list({id(n): n for n in found}.values())
+    if len(unique) == 1:
+        return unique[0]
+    cols = {c for n in unique for c in n.sigma}
+    sigma = {c: max(float(n.sigma.get(c, 0.0) or 0.0) for n in unique) for c in cols}
+    sources = " ".join(dict.fromkeys(n.source for n in unique if n.source))
+    return Noise(sigma=sigma, chance=dict(found[0].chance), z=max(n.z for n in unique), source=sources)
 
 
 def check_claims(table: PaperTable, ours: Mapping[str, Mapping[str, Number]] | None,
