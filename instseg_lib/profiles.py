@@ -65,11 +65,15 @@ PROFILES: dict[str, Profile] = {
         checkpoint_every=3, n_train=8, n_val=4, n_boxes=12, eval_subset=4,
         pixels_per_instance=16, noise_seeds=2,
         note="smoke profile: a few steps on a few images; numbers are meaningless",
+        extra={"pretrain_scenes": 6, "pretrain_crop": 32, "pretrain_batch": 8,
+               "pretrain_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3}},
     ),
     "cpu": Profile(
-        name="cpu", image_size=96, crop_size=80, width=16, train_steps=60, batch_size=8,
-        checkpoint_every=30, n_train=400, n_val=100, n_boxes=800, eval_subset=50,
+        name="cpu", image_size=128, crop_size=112, width=16, train_steps=250, batch_size=8,
+        checkpoint_every=125, n_train=800, n_val=200, n_boxes=800, eval_subset=100,
         pixels_per_instance=64,
+        extra={"pretrain_scenes": 1200, "pretrain_crop": 64, "pretrain_batch": 64,
+               "pretrain_steps": {"resnet50": 1500, "resnet101": 1000, "resnet152": 800}},
         note=("cpu profile: quarter-width nets from random initialisation, 60 steps on 96 px twin "
               "images, so that all 54 of Wu's trainings (8 seed replicates included) fit the 20-minute "
               "budget on 2 cores. On the VOC twin such nets get no further than the class frequencies "

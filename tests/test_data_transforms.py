@@ -37,7 +37,7 @@ def test_train_transform_keeps_image_and_labels_aligned():
     t = train_transforms("cpu")
     for _ in range(20):
         s = t(checker_sample()).validate()
-        assert s.size == (80, 80)
+        assert s.size == (get_profile("cpu").crop_size,) * 2
         red = s.image[..., 0].astype(int) - s.image[..., 2]
         for k, c in enumerate(s.instance_classes, start=1):
             m = s.instances == k
@@ -59,7 +59,7 @@ def test_crop_pads_with_void_and_scale_range():
     sizes = set()
     for _ in range(30):
         out = t(s)
-        assert out.size == (80, 80)
+        assert out.size == (get_profile("cpu").crop_size,) * 2
         valid = out.semantic != 255
         sizes.add(int(valid.any(axis=1).sum()))
         assert (out.image[~valid] == 0).all()

@@ -63,7 +63,10 @@ def test_semantic_and_instance_runs_are_cached_with_provenance(smoke_env):
     r = wu.run_semantic(cfg)
     assert not r.cached and 0 <= r["miou"] <= 100 and 0 <= r["pixel_acc"] <= 100
     assert r.provenance["dataset_fingerprint"]
-    assert r.provenance["notes"]["init"]["pretrained"] is False  # offline, quarter width
+    # No ImageNet weights at quarter width: the trunk starts from its cached stand-in pretraining.
+    assert r.provenance["notes"]["init"]["init"] == "stand-in"
+    assert (smoke_env / "results" / "smoke" / "pretrain").is_dir()
+    assert {"initial_loss", "final_loss", "loss_curve"} <= set(r.metrics)
     assert r.path.with_suffix(".pt").exists()
     assert wu.run_semantic(cfg).cached
 
@@ -87,11 +90,12 @@ def test_ground_truth_probabilities_are_one_hot_with_void_as_background():
 
 
 def test_plans_refuse_rows_whose_fov_exceeds_the_crop_and_split_table7_by_block():
+    from instseg_lib.profiles import get_profile
     from instseg_lib.recipes import wu2016 as wu
 
     plan = wu.plan_semantic("wu2016.table3", "cpu", "cityscapes")
     refused = sorted(p.row_id for p in plan if p.refused)
-    assert refused == ["d50-s8-k5-d18", "d50-s8-k7-d12"]  # the FoV-584 rows: 104 px > 80 px crop
+    assert refused == ["d50-s8-k5-d18", "d50-s8-k7-d12"]  # the FoV-584 rows: still wider than the crop
     frame = wu.plan_frame(plan)
     assert (frame["twin FoV"][frame["status"] == "run"] <= frame["crop"][frame["status"] == "run"]).all()
 
@@ -99,7 +103,8 @@ def test_plans_refuse_rows_whose_fov_exceeds_the_crop_and_split_table7_by_block(
     assert {p.config.dataset for p in t7 if p.row_id.startswith("voc")} == {"voc"}
     assert {p.config.dataset for p in t7 if p.row_id.startswith("cs")} == {"cityscapes"}
     assert {p.config.depth for p in t7 if p.row_id.startswith("cs")} == {152}
-    assert list(wu.plan_frame(t7)["K % of crop pixels"]) == [0.0, 4.0, 8.0, 16.0] * 2
+    crop = get_profile("cpu").crop_size
+    assert list(wu.plan_frame(t7)["K % of crop pixels"]) == [round(100 * k / crop ** 2, 1) for k in (0, 256, 512, 1024)] * 2
 
 
 def test_seed_spread_is_the_sample_std_and_skips_incomplete_keys():

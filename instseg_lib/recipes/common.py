@@ -170,3 +170,110 @@ def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
     f = class_frequencies(dataset, profile)
     f = f[f > 0]
     return float(-(f * np.log(f)).sum())
+
+
+# --------------------------------------------------------------------------- the shared recipe
+def recipe_settings(profile: Profile | str) -> dict[str, Any]:
+    """Optimiser, learning rate and warm-up every paper's fine-tuning takes from the profile.
+
+    Chosen from measured learning curves (``benchmarks/learnability.py``), not from the
+    papers' SGD settings: SGD at lr 0.01 with momentum on the linear FCRN head took the
+    loss from about 3 to 8-37 within ten steps at cpu scale, while Adam at 1e-3 with a
+    short linear warm-up did not. The gpu profile keeps the papers' SGD.
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    return {"optimizer": str(p.extra.get("optimizer", "adam")), "lr": float(p.extra.get("lr", 1e-3)),
+            "warmup_steps": int(p.extra.get("warmup_steps", max(1, p.train_steps // 20)))}
+
+
+def loss_record(losses: Sequence[float], points: int = 120) -> dict[str, Any]:
+    """What a result keeps of its loss history: start, end, and a curve of at most ``points``.
+
+    ``final_loss`` is the mean of the last tenth of the steps (at least 10), so one noisy
+    batch does not decide whether a run learned.
+    """
+    xs = np.asarray(losses, dtype=float)
+    if xs.size == 0:
+        return {"initial_loss": None, "final_loss": None, "loss_curve": []}
+    tail = max(10, xs.size // 10)
+    idx = np.unique(np.linspace(0, xs.size - 1, min(points, xs.size)).round().astype(int))
+    # Each curve point is the mean of the steps around it, so the plot shows the trend.
+    half = max(1, xs.size // (2 * len(idx)))
+    curve = [[int(i) + 1, round(float(xs[max(0, i - half):i + half + 1].mean()), 4)] for i in idx]
+    return {"initial_loss": float(xs[:5].mean()), "final_loss": float(xs[-tail:].mean()), "loss_curve": curve}
+
+
+class PlanResults(dict):
+    """``{row_id: Result}`` of a table plan, plus ``diverged``: ``{row_id: message}`` of the rows
+    whose training stopped as diverged (they have no numbers and are never cached)."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.diverged: dict[str, str] = {}
+
+
+def learning_status(final_loss: float | None, prior_entropy: float, at_chance: bool | None) -> str:
+    """A one-phrase verdict on whether a run learned from the images.
+
+    - ``diverged`` is set by the caller for runs that stopped;
+    - ``not learning``: its final loss is at or above the class-prior entropy, so it knows no
+      more than how common each class is;
+    - ``at the trivial predictor's level``: its score is within the noise band of the
+      trivial predictor's;
+    - ``learned`` otherwise.
+    """
+    if final_loss is None or not np.isfinite(final_loss):
+        return "diverged"
+    if final_loss >= prior_entropy:
+        return "not learning (loss at or above the class-prior entropy)"
+    if at_chance:
+        return "at the trivial predictor's level"
+    return "learned"
+
+
+def learning_frame(results: Mapping[str, Any], noise, dataset: str, profile: Profile | str,
+                   column: str = "Mean IoU %", key: str = "miou"):
+    """Did the nets learn beyond class frequencies? One row per run: its score next to the
+    trivial predictor's, its final training loss next to the class-prior entropy, its
+    initialisation, and a status flag (:func:`learning_status`). Diverged rows of a
+    :class:`PlanResults` are listed too, flagged."""
+    import pandas as pd
+
+    h = class_prior_entropy(dataset, profile)
+    recs = []
+    for rid, r in results.items():
+        n = noise.get(rid) if isinstance(noise, Mapping) else noise  # one estimate, or one per row
+        chance = n.chance.get(column) if n is not None else None
+        at_chance = None if chance is None else bool(n.at_chance(column, r.metrics[key]))
+        init = (r.provenance.get("notes", {}).get("init") or {}).get("init", "")
+        recs.append({"row": rid, f"{column}": round(r.metrics[key], 2),
+                     f"trivial predictor {column}": None if chance is None else round(chance, 2),
+                     "final training loss": round(r.metrics["final_loss"], 3),
+                     "first-steps loss": None if r.metrics.get("initial_loss") is None else round(r.metrics["initial_loss"], 3),
+                     "class-prior entropy": round(h, 3), "initialisation": init,
+                     "status": learning_status(r.metrics["final_loss"], h, at_chance)})
+    for rid, why in getattr(results, "diverged", {}).items():
+        recs.append({"row": rid, "status": "diverged", "initialisation": why})
+    return pd.DataFrame(recs)
+
+
+def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profile | str, title: str = ""):
+    """Every run's training-loss curve on one axis, with the class-prior entropy as a line:
+    a curve that ends above it learned nothing from the images."""
+    import matplotlib.pyplot as plt
+
+    h = class_prior_entropy(dataset, profile)
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    cmap = plt.get_cmap("viridis")
+    items = [(rid, r) for rid, r in results.items() if r.metrics.get("loss_curve")]
+    for k, (rid, r) in enumerate(items):
+        c = np.asarray(r.metrics["loss_curve"], dtype=float)
+        ax.plot(c[:, 0], c[:, 1], lw=1.2, color=cmap(k / max(1, len(items) - 1)), label=rid)
+    ax.axhline(h, color="crimson", ls="--", lw=1, label="class-prior entropy")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (nats)")
+    ax.set_title(title or f"Training loss of every run ({dataset} twin, {get_profile(profile).name if not isinstance(profile, Profile) else profile.name} profile)")
+    if len(items) <= 16:
+        ax.legend(fontsize=6, ncol=2, loc="upper right")
+    fig.tight_layout()
+    return fig

@@ -32,11 +32,15 @@ from ..losses import DEFAULT_BOX_IOU_THRESHOLD, bootstrapped_cross_entropy, weig
 from ..metrics import SDSEvaluator
 from ..models import FCRN, FCRNConfig, FCRNLocalization, field_of_view
 from ..papers.schema import Noise, Row
+from ..pretrain import initialise_backbone
 from ..profiles import Profile, get_profile
-from ..train import TrainConfig, progress_enabled, train
-from .common import (TensorDataset, class_frequencies, class_prior_entropy, collate_dicts, dataset_fingerprint_of,
-                     evaluate_constant, evaluate_semantic, image_tensor, pad_to_multiple, predict_probabilities,
-                     seed_spread, t_factor, to_tensors)
+from ..train import DivergedError, TrainConfig, progress_enabled, train
+from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_entropy, collate_dicts,
+                     dataset_fingerprint_of, evaluate_constant, evaluate_semantic, image_tensor, loss_curves_figure,
+                     loss_record, pad_to_multiple, predict_probabilities, recipe_settings, seed_spread, t_factor,
+                     to_tensors)
+
+__all__ = ["loss_curves_figure"]  # re-exported: notebooks call it as wu.loss_curves_figure
 
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
@@ -45,21 +49,31 @@ DATASETS = ("voc", "cityscapes", "context")
 
 
 def _profile_sizes(p: Profile) -> dict[str, Any]:
-    """The training sizes every Wu config takes from the profile table."""
+    """The training sizes and the shared recipe (:func:`recipe_settings`) every Wu config takes
+    from the profile table."""
     return {"profile": p.name, "width": p.width, "crop_size": p.crop_size, "steps": p.train_steps,
-            "batch_size": p.batch_size, "lr": p.extra.get("lr", 0.01)}
+            "batch_size": p.batch_size, **recipe_settings(p)}
 
 
 def _train_config(cfg: Any, ctx: RunContext) -> TrainConfig:
     """The loop's settings for a semantic or localization config."""
     return TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
+                       optimizer=cfg.optimizer, warmup_steps=cfg.warmup_steps,
+                       weight_decay=1e-4 if cfg.optimizer == "adam" else 5e-4,
                        checkpoint_every=get_profile(cfg.profile).checkpoint_every,
                        channels_last=not ctx.device.startswith("cuda"))
 
 
+def _initialise(model: torch.nn.Module, cfg: Any, ctx: RunContext) -> None:
+    """ImageNet (or its twin stand-in) for the trunk, as §2.3 starts from ImageNet ResNets."""
+    info = initialise_backbone(model.backbone, cfg.profile) if cfg.pretrained else \
+        {"init": "random", "pretrained": False, "weights": None, "reason": "pretrained=False"}
+    ctx.notes["init"] = info
+
+
 def _load_trained(model: torch.nn.Module, result: Result, device: str) -> torch.nn.Module:
     """Load the final checkpoint that training wrote beside ``result``."""
-    state = torch.load(result.path.with_suffix(".pt"), map_location=device, weights_only=False)
+    state = torch.load(result.path.with_suffix(".pt"), map_location=device, weights_only=True)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
@@ -86,6 +100,8 @@ class SemanticConfig:
     steps: int
     batch_size: int
     lr: float
+    optimizer: str
+    warmup_steps: int
     n_eval: int | None
     seed: int = 0
     pretrained: bool = True
@@ -102,9 +118,9 @@ class SemanticConfig:
                 f"-d{self.paper_dilation}{bs}{seed}")
 
     def fcrn(self, num_classes: int) -> FCRNConfig:
+        # The trunk's initialisation is the recipe's job (_initialise), not the model's.
         return FCRNConfig(depth=self.depth, output_stride=self.output_stride, kernel=self.kernel,
-                          dilation=self.dilation, width=self.width, num_classes=num_classes,
-                          pretrained=self.pretrained)
+                          dilation=self.dilation, width=self.width, num_classes=num_classes)
 
     def validate(self) -> "SemanticConfig":
         """Refuse impossible settings before any training (raises ``ValueError``)."""
@@ -154,7 +170,7 @@ def _train_semantic(cfg: SemanticConfig, ctx: RunContext) -> dict[str, Any]:
     ctx.dataset_fingerprint = dataset_fingerprint_of(train_ds)
     num_classes = train_ds.num_classes
     model = build_semantic_model(cfg, num_classes)
-    ctx.notes["init"] = dict(model.init_info)
+    _initialise(model, cfg, ctx)
     ctx.notes["twin_dilation"] = cfg.dilation
     ctx.notes["twin_fov"] = field_of_view(cfg.kernel, cfg.dilation, cfg.output_stride)
     tcfg = _train_config(cfg, ctx)
@@ -162,7 +178,7 @@ def _train_semantic(cfg: SemanticConfig, ctx: RunContext) -> dict[str, Any]:
     hist = train(model, data, _semantic_loss(cfg.bootstrap_k), tcfg, checkpoint_path=ctx.checkpoint_path,
                  device=ctx.device, collate_fn=collate_dicts, desc=cfg.name)
     metrics = evaluate_semantic(model, val_ds, num_classes, ctx.device, desc=f"eval {cfg.name}")
-    metrics["final_loss"] = float(np.mean(hist["losses"][-10:]))
+    metrics.update(loss_record(hist["losses"]))
     metrics["class_names"] = list(train_ds.class_names)
     return metrics
 
@@ -213,6 +229,8 @@ class LocalizationConfig:
     steps: int
     batch_size: int
     lr: float
+    optimizer: str
+    warmup_steps: int
     kernel: int = 3
     paper_dilation: int = 12
     seed: int = 0
@@ -227,7 +245,7 @@ class LocalizationConfig:
     def fcrn(self, num_classes: int) -> FCRNConfig:
         return FCRNConfig(depth=self.depth, output_stride=8, kernel=self.kernel,
                           dilation=twin_dilation(self.paper_dilation, self.crop_size), width=self.width,
-                          num_classes=num_classes, pretrained=self.pretrained)
+                          num_classes=num_classes)
 
 
 def localization_config(profile: Profile | str, depth: int = 50, bootstrap: bool = False,
@@ -261,12 +279,12 @@ def _train_localization(cfg: LocalizationConfig, ctx: RunContext) -> dict[str, A
     train_ds = open_dataset(cfg.dataset, "train", profile=cfg.profile)
     ctx.dataset_fingerprint = dataset_fingerprint_of(train_ds)
     model = FCRNLocalization(cfg.fcrn(train_ds.num_classes))
-    ctx.notes["init"] = dict(model.init_info)
+    _initialise(model, cfg, ctx)
     tcfg = _train_config(cfg, ctx)
     data = TensorDataset(train_ds, train_transforms(prof), convert=_with_box_targets)
     hist = train(model, data, _localization_loss(cfg), tcfg, checkpoint_path=ctx.checkpoint_path,
                  device=ctx.device, collate_fn=collate_dicts, desc=cfg.name)
-    return {"final_loss": float(np.mean(hist["losses"][-10:])), "num_classes": train_ds.num_classes}
+    return {**loss_record(hist["losses"]), "num_classes": train_ds.num_classes}
 
 
 def run_localization(cfg: LocalizationConfig, force: bool | None = None) -> Result:
@@ -361,14 +379,14 @@ def instance_ours(results: dict[str, Result]) -> dict[str, dict[str, float]]:
 
 
 # --------------------------------------------------------------------------- noise
-def noise_reference(profile: Profile | str, dataset: str) -> SemanticConfig:
-    """The config whose spread over seeds stands for every semantic row on ``dataset``.
+def noise_reference(profile: Profile | str, dataset: str, depth: int = 50) -> SemanticConfig:
+    """The config whose spread over seeds stands for every semantic row of ``depth`` on ``dataset``.
 
-    It is the cheapest Table 1/3 setting (50 layers, 1/16, k3, d6), so its seed-0 run is a
-    table row already and the replicates cost least. Deeper or finer nets may be noisier;
-    the captions name the reference so the reader can weigh that.
+    It is that depth's cheapest Table 1/3 setting (1/16, k3, d6), so its seed-0 run is a
+    table row already and the replicates cost least. Each depth gets its own: deeper nets
+    may be noisier, and one cheap config's σ for every row would understate their spread.
     """
-    return semantic_config(profile, dataset, 50, 16, 3, 6)
+    return semantic_config(profile, dataset, depth, 16, 3, 6)
 
 
 def _semantic_values(metrics: dict[str, Any], class_names: Iterable[str]) -> dict[str, float | None]:
@@ -379,29 +397,59 @@ def _semantic_values(metrics: dict[str, Any], class_names: Iterable[str]) -> dic
     return out
 
 
-def semantic_noise(profile: Profile | str, dataset: str) -> Noise:
-    """Seed spread of :func:`noise_reference` and the chance level.
+def semantic_noise(profile: Profile | str, dataset: str, depth: int = 50) -> Noise:
+    """Seed spread of :func:`noise_reference` for ``depth`` and the chance level.
 
     Trains the reference with seeds ``0 .. noise_seeds-1`` (each through the runner's cache)
     and evaluates the trivial predictor, the training set's most frequent class everywhere,
     on the same images.
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    ref = noise_reference(p, dataset)
+    ref = noise_reference(p, dataset, depth)
     runs = [run_semantic(replace(ref, seed=seed)) for seed in range(p.noise_seeds)]
     names = runs[0].metrics["class_names"]
     sigma = seed_spread([_semantic_values(r.metrics, names) for r in runs])
+    chance, trivial = _trivial_scores(p, dataset, names)
+    source = (f"{depth} layers: σ is the spread of `{ref.name}` over {len(runs)} seeds on the {dataset} twin "
+              f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); {trivial}")
+    return Noise(sigma=sigma, chance=chance, z=t_factor(len(runs)), source=source)
+
+
+def _trivial_scores(p: Profile, dataset: str, names: list[str]) -> tuple[dict[str, float], str]:
+    """Scores of the most-frequent-class predictor on the evaluation images, and a sentence."""
     val_ds = open_dataset(dataset, "val", profile=p.name)
-    if ref.n_eval is not None and ref.n_eval < len(val_ds):
-        val_ds = torch.utils.data.Subset(val_ds, range(ref.n_eval))
+    if p.eval_subset is not None and p.eval_subset < len(val_ds):
+        val_ds = torch.utils.data.Subset(val_ds, range(p.eval_subset))
     label = int(np.argmax(class_frequencies(dataset, p)))
     chance = {k: v for k, v in _semantic_values(evaluate_constant(val_ds, len(names), label), names).items()
               if v is not None}
-    source = (f"σ is the spread of `{ref.name}` over {len(runs)} seeds on the {dataset} twin "
-              f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); the trivial predictor "
-              f"labels every pixel '{names[label]}', the most frequent training class (mean IoU "
-              f"{chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
-    return Noise(sigma=sigma, chance=chance, z=t_factor(len(runs)), source=source)
+    return chance, (f"the trivial predictor labels every pixel '{names[label]}', the most frequent training class "
+                    f"(mean IoU {chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
+
+
+def chance_level(profile: Profile | str, result: Result, dataset: str) -> Noise:
+    """The trivial predictor's scores alone (no seed replicates), for a page with no claims."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    chance, trivial = _trivial_scores(p, dataset, result.metrics["class_names"])
+    return Noise(sigma={}, chance=chance, z=0.0, source="No seed replicates at this table; " + trivial)
+
+
+def noise_by_row(plan: Iterable[PlannedRow], profile: Profile | str) -> dict[str, Noise]:
+    """One :class:`Noise` per planned row, measured for the row's own depth and twin.
+
+    Refused rows get none (they have no numbers). A claim across depths takes the larger
+    spread (:func:`instseg_lib.papers.schema.noise_for`).
+    """
+    cache: dict[tuple[str, int], Noise] = {}
+    out = {}
+    for p in plan:
+        if p.refused:
+            continue
+        key = (p.config.dataset, p.config.depth)
+        if key not in cache:
+            cache[key] = semantic_noise(profile, *key)
+        out[p.row_id] = cache[key]
+    return out
 
 
 def instance_noise(profile: Profile | str) -> Noise:
@@ -422,27 +470,15 @@ def instance_noise(profile: Profile | str) -> Noise:
 
 
 def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profile: Profile | str):
-    """Did the nets learn beyond class frequencies? One row per run: its mean IoU next to the
-    trivial predictor's, and its final training loss next to the class-prior entropy."""
-    import pandas as pd
+    """Did the nets learn beyond class frequencies? (:func:`recipes.common.learning_frame`)."""
+    from .common import learning_frame as frame
 
-    h = class_prior_entropy(dataset, profile)
-    chance = noise.chance.get("Mean IoU %")
-    recs = [{"row": rid, "mean IoU %": round(r.metrics["miou"], 2),
-             "trivial predictor mean IoU %": None if chance is None else round(chance, 2),
-             "above the trivial predictor beyond the noise band": None if chance is None
-             else not noise.at_chance("Mean IoU %", r.metrics["miou"]),
-             "final training loss": round(r.metrics["final_loss"], 3),
-             "class-prior entropy": round(h, 3)} for rid, r in results.items()]
-    return pd.DataFrame(recs)
+    return frame(results, noise, dataset, profile)
 
 
 def table7_noise(profile: Profile | str) -> dict[str, Noise]:
-    """One :class:`Noise` per Table 7 row: each block's twin has its own spread and chance level."""
-    from ..papers import TABLES
-
-    by_twin = {twin: semantic_noise(profile, twin) for twin in TABLE7_TWINS.values()}
-    return {r.id: by_twin[TABLE7_TWINS[r.cells["Dataset"]]] for r in TABLES["wu2016.table7"].rows}
+    """One :class:`Noise` per Table 7 row: each block's twin and depth has its own spread."""
+    return noise_by_row(plan_table7(profile), profile)
 
 
 # --------------------------------------------------------------------------- table plans
@@ -508,9 +544,21 @@ def plan_frame(plan: list[PlannedRow]):
     return pd.DataFrame(recs)
 
 
-def run_plan(plan: list[PlannedRow]) -> dict[str, Result]:
-    """Run every runnable row (cached rows load at once); refused rows are left out."""
-    return {p.row_id: run_semantic(p.config) for p in plan if not p.refused}
+def run_plan(plan: list[PlannedRow]) -> PlanResults:
+    """Run every runnable row (cached rows load at once); refused rows are left out.
+
+    A row whose training diverges is listed in ``.diverged`` with its message, and has no
+    numbers (so its claims read "not run"); the other rows still run.
+    """
+    out = PlanResults()
+    for p in plan:
+        if p.refused:
+            continue
+        try:
+            out[p.row_id] = run_semantic(p.config)
+        except DivergedError as err:
+            out.diverged[p.row_id] = str(err)
+    return out
 
 
 def provenance_for(results: dict[str, Result], dataset: str, profile: str, note: str = ""):
