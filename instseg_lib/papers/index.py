@@ -18,11 +18,17 @@ from .render import (NA_PROFILES, HtmlBlock, Raw, anchor, frame_html, frame_text
 from .schema import VERDICTS
 
 
-def tables_index() -> pd.DataFrame:
-    """One row per transcribed table: paper, number, caption, dataset, size, claims."""
+def tables_index(profile: str | None = None, base: str = "notebooks") -> pd.DataFrame:
+    """One row per transcribed table: paper, number, caption, dataset, size, claims.
+
+    With ``profile``, each table number links to the page that shows it in that build
+    (``base``: the folder of the page showing the index)."""
+    pages = _toc_pages() if profile else set()
     rows = []
     for t in sorted(TABLES.values(), key=lambda t: (list(PAPERS).index(t.paper), t.number)):
-        rows.append({"paper": t.paper, "table": t.number, "caption": t.caption,
+        # No verdict records here: this page runs first, so links come from the notebooks' code.
+        number = _link(str(t.number), table_page(t, None, pages), anchor(t), base) if profile else t.number
+        rows.append({"paper": t.paper, "table": number, "caption": t.caption,
                      "dataset": f"{t.dataset} {t.split}", "rows": len(t.rows),
                      "ours rows": sum(r.ours for r in t.rows), "claims": len(t.claims),
                      "reconstructed": "yes" if t.note else ""})
@@ -79,10 +85,34 @@ def _toc_pages() -> set[str]:
     return set(toc_pages())
 
 
+def _pages_by_source() -> dict[str, str]:
+    """Table key -> the first notebook page whose code names it (``TABLES["wu2016.table1"]``)."""
+    import re
+
+    import nbformat
+
+    from ..book import NOTEBOOK_SRC, toc_notebooks
+
+    out: dict[str, str] = {}
+    for name in toc_notebooks():
+        path = NOTEBOOK_SRC / f"{name}.ipynb"
+        if name in ("paper_tables", "what_reproduced") or not path.exists():
+            continue
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        for key in re.findall(r"[\"'](\w+\.table\d+)[\"']", code):
+            out.setdefault(key, f"notebooks/{name}")
+    return out
+
+
 def table_page(table, record: dict[str, Any] | None, pages: set[str]) -> str:
-    """The book page that shows ``table``: the page that recorded its verdicts, else the paper's
-    overview (which shows every transcribed table); ``""`` when neither is in the book."""
+    """The book page that shows ``table``: the page that recorded its verdicts, else the page
+    whose code names the table, else the paper's overview (which shows every transcribed
+    table); ``""`` when none is in the book. Without a record the answer does not depend on
+    what earlier pages of a build have run (the tables' index runs first)."""
     page = (record or {}).get("page") or ""
+    if page in pages:
+        return page
+    page = _pages_by_source().get(table.key, "")
     if page in pages:
         return page
     overview = f"notebooks/{table.paper}_overview"
