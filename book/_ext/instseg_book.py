@@ -11,7 +11,7 @@ every page.
 
 Bibliography. ``sphinxcontrib-bibtex``'s styles label entries alphabetically ("HArbelaezB+11")
 while the text cites author-year ("Hariharan et al. [2014]"); the ``instseg`` style labels
-each entry "Hariharan et al. 2014", and keeps ``unsrt``'s links for ``doi``, ``eprint``
+each entry "Hariharan et al., 2014", as the text cites it, and keeps ``unsrt``'s links for ``doi``, ``eprint``
 (arXiv) and ``url`` fields.
 """
 
@@ -116,15 +116,15 @@ def _register_bibliography_style() -> None:
                 elif len(people) == 1:
                     who = last(people[0])
                 elif len(people) == 2:
-                    who = f"{last(people[0])} & {last(people[1])}"
+                    who = f"{last(people[0])} and {last(people[1])}"
                 else:
                     who = f"{last(people[0])} et al."
-                labels.append(f"{who} {e.fields.get('year', 'n.d.')}")
+                labels.append(f"{who}, {e.fields.get('year', 'n.d.')}")  # as the text cites it
             seen: dict[str, int] = {}
             for lab in labels:
                 seen[lab] = seen.get(lab, 0) + 1
             count: dict[str, int] = {}
-            for lab in labels:  # "Wu et al. 2016a", "... 2016b" when two entries share a label
+            for lab in labels:  # "Wu et al., 2016a", "..., 2016b" when two entries share a label
                 if seen[lab] > 1:
                     count[lab] = count.get(lab, 0) + 1
                     yield lab + "abcdefghijklmnopqrstuvwxyz"[count[lab] - 1]
