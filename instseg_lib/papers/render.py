@@ -453,9 +453,10 @@ def comparison_frames(table: PaperTable, ours: Ours | None = None, *, digits: in
 
 
 LEGEND = ("<em>paper</em>: the number printed in the paper; <em>ours</em>: this build's; "
-          "<em>Δ</em> = ours − paper. A blank <em>ours</em> cell means <strong>not run</strong> "
-          "(no experiment of ours for that cell yet); a blank <em>paper</em> cell means the paper prints no "
-          "number there; <em>–</em> marks another method's row, shown as the paper's only.")
+          "<em>Δ</em> = ours − paper. A blank <em>ours</em> cell means we have no number there: "
+          "<strong>not run</strong> (no experiment of ours for that cell yet) or, in a per-class table, a class "
+          "our evaluation images do not contain (its IoU is undefined); a blank <em>paper</em> cell means the "
+          "paper prints no number there; <em>–</em> marks another method's row, shown as the paper's only.")
 
 
 def comparison_records(table: PaperTable, ours: Ours | None, provenance: Provenance | None = None,
