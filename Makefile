@@ -8,7 +8,12 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 SMOKE_BOOK := build/book-smoke
 
-.PHONY: setup data book test bench clean
+# MathJax for the book's math, served from a local copy (offline): the Debian libjs-mathjax
+# package (.ci/run installs it), else npm's mathjax@2 under build/mathjax.
+MATHJAX_DEB := /usr/share/javascript/mathjax/MathJax.js
+MATHJAX_NPM := build/mathjax/node_modules/mathjax/MathJax.js
+
+.PHONY: setup data book test bench clean mathjax
 .DEFAULT_GOAL := book
 
 $(PY):
@@ -23,15 +28,21 @@ $(STAMP): pyproject.toml | $(PY)
 
 setup: $(STAMP)
 
+mathjax:
+	@if [ -n "$$INSTSEG_MATHJAX" ] || [ -f $(MATHJAX_DEB) ] || [ -f $(MATHJAX_NPM) ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+	  npm install --silent --no-audit --no-fund --prefix build/mathjax mathjax@2.7.9; \
+	else echo "warning: no local MathJax (apt-get install libjs-mathjax, or install npm): the book's math needs a network" >&2; fi
+
 data: setup
 	@$(PY) -m instseg_lib.profiles $(PROFILE) >/dev/null
 	$(PY) -m instseg_lib.data.synthetic --all --profile $(PROFILE)
 
-book: data
+book: data mathjax
 	$(PY) -m instseg_lib.book execute --profile $(PROFILE)
 	$(PY) -m instseg_lib.book build
 
-test: setup
+test: setup mathjax
 	$(PY) -m instseg_lib.data.synthetic --all --profile smoke
 	$(PY) -m instseg_lib.book execute --profile smoke --book-dir $(SMOKE_BOOK)
 	INSTSEG_SMOKE_BOOK=$(SMOKE_BOOK) INSTSEG_PROGRESS=0 PYTHONWARNINGS=ignore PROFILE=smoke $(PY) -m pytest tests $(SMOKE_BOOK)/notebooks \

@@ -89,14 +89,43 @@ def _kernel_check(kernel: str) -> None:
         ) from None
 
 
+#: Tag of the cell the executor adds under each page's parameters (badge, banner, display set-up).
+HEADER_TAG = "instseg-header"
+HEADER_SOURCE = ("# Added by instseg_lib.book at execution time: profile badge, banner, full-width tables.\n"
+                 "from instseg_lib.papers.render import page_header\n"
+                 "page_header(profile)")
+_SHOWN_AS_IS = {"remove-cell", "remove-input", "hide-input", "hide-cell", "remove-output", "hide-output"}
+
+
+def with_header(nb):
+    """``nb`` with the header cell (badge and profile banner) right after its ``parameters`` cell.
+
+    Papermill puts the injected parameters between the two, so the header sees the profile
+    actually used. The notebook sources stay untouched; only the executed copy has the cell.
+    """
+    import nbformat
+
+    idx = next((i for i, c in enumerate(nb.cells)
+                if c.cell_type == "code" and "parameters" in c.metadata.get("tags", [])), None)
+    if idx is None or any(HEADER_TAG in c.metadata.get("tags", []) for c in nb.cells):
+        return nb
+    cell = nbformat.v4.new_code_cell(HEADER_SOURCE, metadata={"tags": [HEADER_TAG, "remove-input"]})
+    cell["id"] = HEADER_TAG
+    nb.cells.insert(idx + 1, cell)
+    return nb
+
+
 def tidy_executed(path: Path) -> None:
-    """Drop stderr outputs and hide the template ``parameters`` cell of an executed notebook.
+    """Drop stderr outputs, hide the parameters cells and fold the code of an executed notebook.
 
     The book never shows stderr (``nb_output_stderr: remove``), and whether a warning fires
     depends on whether a result was cached, so keeping it would make nbval's comparison
     of a re-run depend on the cache. Facts a reader needs are printed to stdout.
     Papermill keeps the template cell (``profile = "cpu"``) and adds the injected one with
-    the value actually used; the book shows only the latter (``remove-cell``).
+    the value actually used; the book shows neither (``remove-cell``): the header cell below
+    them prints the profile as a one-line badge. Every other code cell is folded
+    (``hide-input``: the book shows its outputs and a toggle for its source), unless it
+    already carries a remove/hide tag.
     """
     import nbformat
 
@@ -109,16 +138,31 @@ def tidy_executed(path: Path) -> None:
         if len(kept) != len(outs):
             cell["outputs"], changed = kept, True
         tags = cell.metadata.get("tags", [])
-        if injected and "parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        if cell.cell_type != "code":
+            continue
+        if injected and ("parameters" in tags or "injected-parameters" in tags):
+            want = "remove-cell"
+        elif HEADER_TAG in tags or _SHOWN_AS_IS & set(tags):
+            continue
+        else:
+            want = "hide-input"
+        if want not in tags:
+            cell.metadata["tags"] = [*tags, want]
             changed = True
     if changed:
         nbformat.write(nb, path)
 
 
+def _write_timings(path: Path, profile: str, timings: dict[str, float], total: float, complete: bool) -> None:
+    record = {"profile": profile, "device": default_device(), "notebooks": dict(timings),
+              "total_seconds": round(total, 2), "complete": complete}
+    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
+
+
 def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = None,
             kernel: str = "python3") -> dict:
     """Run every notebook of the toc with papermill; return and write the timings."""
+    import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
@@ -139,14 +183,22 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
     os.environ["PROFILE"] = profile
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
+    path = book_dir / "_build" / "timings.json"
+    # The last page (what_reproduced) reports the build's wall time so far from this file.
+    os.environ["INSTSEG_BOOK_TIMINGS"] = str(path.resolve())
+    old = json.loads(path.read_text()) if only and path.exists() else {}
     for i, name in enumerate(names, 1):
         src = NOTEBOOK_SRC / f"{name}.ipynb"
         if not src.exists():
             raise BookError(f"book/_toc.yml lists notebooks/{name} but {src} does not exist")
         print(f"[{i}/{len(names)}] {name} (profile {profile}) ...", flush=True)
+        if not only:
+            _write_timings(path, profile, timings, time.perf_counter() - t_all, complete=False)
+        os.environ["INSTSEG_PAGE"] = f"notebooks/{name}"
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(src), str(out_dir / f"{name}.ipynb"), parameters={"profile": profile},
+            nb = with_header(nbformat.read(src, as_version=4))
+            pm.execute_notebook(nb, str(out_dir / f"{name}.ipynb"), parameters={"profile": profile},
                                 kernel_name=kernel, cwd=str(NOTEBOOK_SRC), progress_bar=sys.stderr.isatty(),
                                 report_mode=False)
         except PapermillExecutionError as exc:
@@ -158,11 +210,10 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
         tidy_executed(out_dir / f"{name}.ipynb")
         timings[name] = round(time.perf_counter() - t0, 2)
         print(f"      {name}: {timings[name]:.1f} s", flush=True)
+    os.environ.pop("INSTSEG_PAGE", None)
     record = {"profile": profile, "device": default_device(), "notebooks": timings,
               "total_seconds": round(time.perf_counter() - t_all, 2)}
-    path = book_dir / "_build" / "timings.json"
-    if only and path.exists():  # a partial run updates the full record
-        old = json.loads(path.read_text())
+    if old:  # a partial run updates the full record
         if old.get("profile") == profile:
             record["notebooks"] = {**old.get("notebooks", {}), **timings}
             record["total_seconds"] = round(sum(record["notebooks"].values()), 2)

@@ -41,8 +41,11 @@ def draw_boxes(ax, boxes: np.ndarray, color: str = "yellow") -> None:
 
 
 def image_grid(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_labels: Sequence[str] = (),
-               size: float = 2.2):
-    """A grid of images: one list per row, one title per column."""
+               size: float = 2.2, caption: str | None = None, class_names: Sequence[str] | None = None):
+    """A grid of images: one list per row, one title per column, with a caption, a legend of the
+    classes that label-map panels show, and a note on every single-colour panel.
+
+    ``class_names`` defaults to the class list of the twin a title names (``...-voc-...``)."""
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), len(titles)
@@ -57,4 +60,110 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_
             if c == 0 and r < len(row_labels):
                 ax.set_ylabel(row_labels[r], fontsize=8)
     fig.tight_layout()
+    annotate_grid(fig, axes, rows, titles, caption, class_names)
     return fig
+
+
+# --------------------------------------------------------------------------- captions and legends
+#: Class lists by the twin named in a figure's titles (config names carry ``-<dataset>-``).
+def _class_lists() -> dict[str, tuple[str, ...]]:
+    from .data.classes import CITYSCAPES_CLASSES, CONTEXT_CLASSES, VOC_CLASSES
+
+    return {"voc": VOC_CLASSES, "sbd": VOC_CLASSES, "context": CONTEXT_CLASSES, "cityscapes": CITYSCAPES_CLASSES}
+
+
+def guess_class_names(texts: Sequence[str]) -> tuple[str, ...] | None:
+    """The class list of the twin named in ``texts`` (e.g. a title ``fcrn101-voc-os8-...``)."""
+    lists = _class_lists()
+    for t in texts:
+        for token in str(t).replace("_", "-").split("-"):
+            if token in lists:
+                return lists[token]
+    return None
+
+
+_PALETTE_INDEX = {tuple(int(v) for v in c): i for i, c in enumerate(VOC_PALETTE)}
+
+
+def palette_classes(img: np.ndarray, max_colours: int = 64) -> list[int] | None:
+    """The class ids of an image drawn by :func:`colorize_labels`, or ``None`` when it is not one
+    (a photo, an instance map): every colour must be a palette colour."""
+    a = np.asarray(img)
+    if a.ndim != 3 or a.shape[-1] != 3 or a.dtype != np.uint8:
+        return None
+    colours = np.unique(a.reshape(-1, 3), axis=0)
+    if len(colours) > max_colours:
+        return None
+    ids = [_PALETTE_INDEX.get(tuple(int(v) for v in c)) for c in colours]
+    return None if any(i is None for i in ids) else sorted(ids)  # type: ignore[arg-type]
+
+
+def _name(k: int, names: Sequence[str] | None) -> str:
+    if k == 255:
+        return "void"
+    return names[k] if names is not None and k < len(names) else f"class {k}"
+
+
+def uniform_note(img: np.ndarray, names: Sequence[str] | None = None) -> str | None:
+    """A sentence for a panel that is a single colour (so that it does not read as a broken figure)."""
+    a = np.asarray(img)
+    if a.size == 0 or a.ndim < 2:
+        return None
+    flat = a.reshape(a.shape[0] * a.shape[1], -1)
+    if not (flat == flat[0]).all():
+        return None
+    ids = palette_classes(a) if a.ndim == 3 else None
+    if ids is not None and len(ids) == 1 and not (ids[0] == 0 and names is None):
+        return f"every pixel: {_name(ids[0], names)}"
+    if a.ndim == 3 and (flat[0] == 0).all():
+        return "empty: no instance / only background"
+    return "a single colour everywhere"
+
+
+def add_class_legend(fig, class_ids: Sequence[int], names: Sequence[str] | None, max_items: int = 24,
+                     y: float = 0.0) -> None:
+    """A legend of the classes shown, in the colours of :func:`colorize_labels`."""
+    from matplotlib.patches import Patch
+
+    ids = list(class_ids)[:max_items]
+    if not ids:
+        return
+    handles = [Patch(facecolor=VOC_PALETTE[k] / 255.0, edgecolor="0.4", label=_name(k, names)) for k in ids]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False,
+               bbox_to_anchor=(0.5, y), title="classes (colours of the label maps)", title_fontsize=7)
+
+
+def annotate_grid(fig, axes, rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str],
+                  caption: str | None = None, class_names: Sequence[str] | None = None) -> None:
+    """Caption, class legend and single-colour notes for an :func:`image_grid` figure."""
+    names = class_names if class_names is not None else guess_class_names(titles)
+    shown: set[int] = set()
+    for r, row in enumerate(rows):
+        for c, img in enumerate(row):
+            ids = palette_classes(img) if c > 0 or titles[c] != "image" else None
+            # A black-only panel is also an empty instance map: a class only when the twin is known.
+            if ids is not None and (names is not None or ids != [0]):
+                shown.update(ids)
+            note = uniform_note(img, names)
+            if note:
+                axes[r][c].text(0.5, 0.5, note, transform=axes[r][c].transAxes, ha="center", va="center",
+                                fontsize=7, color="black", wrap=True,
+                                bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
+    n_legend_rows = 0
+    if shown:
+        n_legend_rows = 1 + (min(len(shown), 24) + 5) // 6
+    if caption is None:
+        caption = (f"Each row is one validation image; columns: {', '.join(titles)}. "
+                   + ("Label maps use the VOC palette; the legend names the classes shown."
+                      if shown else "Instance maps colour each instance at random; black is no instance."))
+    import textwrap
+
+    w, h = fig.get_size_inches()
+    lines = textwrap.wrap(caption, width=max(40, int(w * 15)))
+    cap_in, leg_in = 0.14 * len(lines) + 0.08, (0.2 * n_legend_rows + 0.12 if shown else 0.0)
+    fig.set_size_inches(w, h + cap_in + leg_in)
+    fig.subplots_adjust(bottom=(cap_in + leg_in + 0.05) / (h + cap_in + leg_in),
+                        top=1 - 0.3 / (h + cap_in + leg_in))
+    if shown:
+        add_class_legend(fig, sorted(shown), names, y=cap_in / (h + cap_in + leg_in))
+    fig.text(0.5, 0.02 / (h + cap_in + leg_in), "\n".join(lines), ha="center", va="bottom", fontsize=7)

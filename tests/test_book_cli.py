@@ -84,3 +84,27 @@ def test_failing_notebook_stops_the_run_naming_notebook_and_cell(tmp_path, monke
     assert not (tmp_path / "out" / "notebooks" / "after.ipynb").exists()  # the run stopped
     executed = json.loads((tmp_path / "out" / "notebooks" / "good.ipynb").read_text())
     assert 'profile = "smoke"' in "".join("".join(c["source"]) for c in executed["cells"])
+
+
+def test_executed_pages_fold_code_and_show_the_profile_as_a_badge(tmp_path):
+    """The executor adds the header cell (badge + banner) under the parameters, hides both
+    parameters cells, and folds every other code cell, without touching notebook sources."""
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('profile = "cpu"', metadata={"tags": ["parameters"]})
+    shown = nbformat.v4.new_code_cell("x = 1")
+    removed = nbformat.v4.new_code_cell("y = 2", metadata={"tags": ["remove-cell"]})
+    nb.cells = [nbformat.v4.new_markdown_cell("# T"), params, shown, removed]
+    nb = book.with_header(nb)
+    assert [c.metadata.get("tags", []) for c in nb.cells][2] == [book.HEADER_TAG, "remove-input"]
+    assert "page_header(profile)" in nb.cells[2].source
+    assert book.with_header(nb) is nb and sum(book.HEADER_TAG in c.metadata.get("tags", []) for c in nb.cells) == 1
+    injected = nbformat.v4.new_code_cell('profile = "smoke"', metadata={"tags": ["injected-parameters"]})
+    nb.cells.insert(2, injected)
+    path = tmp_path / "page.ipynb"
+    nbformat.write(nb, path)
+    book.tidy_executed(path)
+    tags = {c.source: c.metadata.get("tags", []) for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"}
+    assert "remove-cell" in tags['profile = "cpu"'] and "remove-cell" in tags['profile = "smoke"']
+    assert tags["x = 1"] == ["hide-input"]
+    assert tags["y = 2"] == ["remove-cell"]
+    assert "hide-input" not in tags[book.HEADER_SOURCE]
