@@ -52,7 +52,7 @@ class TrainConfig:
     warmup_steps: int = 0
     #: The run is stopped as diverged when the mean loss of the last 10 steps exceeds this
     #: multiple of the mean of its first 5 (0 disables the check; a non-finite loss always stops it).
-    divergence_factor: float = 3.0
+    divergence_factor: float = 4.0
     #: Stop after this many steps without changing the schedule (a learning curve evaluates
     #: one run part way, then resumes it); ``None`` trains all ``steps``.
     stop_after: int | None = None

@@ -91,6 +91,7 @@ def test_divergence_check_hand_computed():
     assert check_divergence([3.0] * 20, 3.0) is None
     rising = [3.0] * 5 + [3.0] * 5 + [10.0] * 10
     assert "exceeds 3 x" in check_divergence(rising, 3.0)
+    assert check_divergence(rising, TrainConfig(steps=1, batch_size=1).divergence_factor) is None  # 3.3x < 4x
     assert check_divergence(rising, 0.0) is None  # disabled
     assert check_divergence([3.0] * 5 + [8.9] * 10, 3.0) is None  # 8.9 < 9
 
