@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from instseg_lib.data import (CorruptFileError, LabelRangeError, MissingDatasetError, MissingSplitError,
-                              SizeMismatchError, open_dataset)
+from instseg_lib.data import (CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
+                              MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError,
+                              open_dataset)
 from instseg_lib.data.synthetic import generate
 from instseg_lib.paths import realdata_root
 
@@ -98,7 +99,11 @@ needs_real = pytest.mark.skipif(REAL is None, reason="../shared/realdata is abse
 @needs_real
 def test_real_voc():
     ds = open_dataset("voc", "all", root=REAL / "voc2012")
-    samples = {ds.ids[i]: ds[i].validate() for i in range(len(ds))}
+    # only 2011_003066 has a SegmentationObject PNG in the fixture: the others are reported
+    with pytest.warns(MissingAnnotationWarning) as rec:
+        samples = {ds.ids[i]: ds[i].validate() for i in range(len(ds))}
+    reported = {str(w.message).split("SegmentationObject/")[1][:11] for w in rec}
+    assert reported == {"2011_000003", "2011_000006", "2011_000025"}
     s = samples["2011_003066"]
     assert s.num_instances == 19 and set(s.instance_classes.tolist()) == {5, 9, 11, 15}
     assert not samples["2011_000003"].has_instances
@@ -205,6 +210,22 @@ def test_cityscapes_label_out_of_range(twins, tmp_path):
     Image.fromarray(a).save(p)
     with pytest.raises(LabelRangeError, match=str(p)):
         ds[0]
+
+
+def test_missing_object_png_warns_or_raises(twins, tmp_path):
+    root = copy_twin(twins, "voc", tmp_path)
+    ds = open_dataset("voc", "train", root=root)
+    p = ds.root / "SegmentationObject" / f"{ds.ids[0]}.png"
+    p.unlink()
+    with pytest.warns(MissingAnnotationWarning, match=str(p)):
+        s = ds[0]
+    assert not s.has_instances and s.num_instances == 0
+    strict = open_dataset("voc", "train", root=root, missing_instances="error")
+    with pytest.raises(MissingAnnotationError, match=str(p)):
+        strict[0]
+    assert strict[1].has_instances  # the others still read
+    with pytest.raises(ValueError, match="missing_instances"):
+        open_dataset("voc", "train", root=root, missing_instances="ignore")
 
 
 def test_corrupt_mat_names_the_file(twins, tmp_path):

@@ -29,6 +29,16 @@ class LabelRangeError(DataError):
     """A label map holds values outside the dataset's label set."""
 
 
+class MissingAnnotationError(DataError, FileNotFoundError):
+    """An annotation file of one image is absent where its folder exists (e.g. a VOC
+    ``SegmentationObject/<id>.png``), and the caller asked for an error."""
+
+
+class MissingAnnotationWarning(UserWarning):
+    """The warning form of :class:`MissingAnnotationError`: the sample is returned without
+    that annotation (``has_instances=False``)."""
+
+
 class ChecksumError(DataError):
     """A downloaded archive does not have the published checksum."""
 
