@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from instseg_lib.data import (CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
                               MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError,
-                              open_dataset)
+                              UnknownCategoryWarning, open_dataset)
 from instseg_lib.data.synthetic import generate
 from instseg_lib.paths import realdata_root
 
@@ -248,6 +251,69 @@ def test_export_coco_json_from_any_preset(twins, name, tmp_path):
     c = COCO(str(p))
     assert len(c.getAnnIds()) == sum(ds[i].num_instances for i in range(len(ds)))
     assert (ds.root / c.loadImgs(1)[0]["file_name"]).is_file()
+
+
+@needs_real
+def test_coco_reads_categories_by_name_from_the_file(tmp_path):
+    """export_coco_json numbers categories 1..20 in VOC order: read back by name, not as COCO-2017 ids."""
+    from instseg_lib.data.coco import export_coco_json
+
+    voc = open_dataset("voc", "all", root=REAL / "voc2012")
+    with pytest.warns(MissingAnnotationWarning):
+        doc = json.loads(export_coco_json(voc))
+    want = voc[voc.ids.index("2011_003066")]
+    (tmp_path / "annotations").mkdir()
+    shutil.copytree(voc.root / "JPEGImages", tmp_path / "val2017" / "JPEGImages")
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(doc))
+    got = open_dataset("coco", "val", root=tmp_path)
+    assert got.ids == [str(voc.ids.index("2011_003066") + 1)]
+    s = got[0]
+    assert s.num_instances == 19 and sorted(s.instance_classes.tolist()) == sorted(want.instance_classes.tolist())
+    for k in range(1, 20):  # each instance comes back with its own mask and class
+        j = int(np.bincount(want.instances[s.instances == k]).argmax())
+        assert (want.instances == j).sum() == (s.instances == k).sum() and want.instance_classes[j - 1] == s.instance_classes[k - 1]
+    # an unknown name is dropped and counted, with a warning naming the file
+    doc["categories"] = [dict(c, name="widget") if c["name"] == "chair" else c for c in doc["categories"]]
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(doc))
+    with pytest.warns(UnknownCategoryWarning, match=r"instances_val2017\.json.*'widget' \(8\)"):
+        ds = open_dataset("coco", "val", root=tmp_path)
+    assert ds.dropped_categories == {"widget": 8} and ds[0].num_instances == 11
+    assert 9 not in ds[0].instance_classes  # chair
+
+
+def test_coco_without_categories_table_is_refused(twins, tmp_path):
+    root = copy_twin(twins, "coco", tmp_path)
+    p = root / "annotations" / "instances_val2017.json"
+    doc = json.loads(p.read_text())
+    del doc["categories"]
+    p.write_text(json.dumps(doc))
+    with pytest.raises(CorruptFileError, match=rf"{p}.*no 'categories' list"):
+        open_dataset("coco", "val", root=root)
+
+
+def test_coco_crowd_pixels_reach_the_training_targets(twins):
+    from instseg_lib.data import collate, train_transforms
+    from pycocotools.coco import COCO
+
+    ds = open_dataset("coco", "train", root=twins["coco"])
+    ref = COCO(str(ds.annotation_file))
+    seen = 0
+    for i in range(len(ds)):
+        s = ds[i].validate()
+        crowd_anns = [a for a in ref.imgToAnns[int(s.image_id)] if a["iscrowd"] and a["category_id"] in ds.category_map]
+        want = np.zeros(s.semantic.shape, bool)
+        for a in crowd_anns:
+            with warnings.catch_warnings():  # pycocotools' numpy-2 deprecation notice
+                warnings.simplefilter("ignore", DeprecationWarning)
+                want |= ref.annToMask(a).astype(bool)
+        np.testing.assert_array_equal(s.crowd, want)  # every crowd pixel, also under instances
+        assert (s.semantic[want & (s.instances == 0)] == 255).all()
+        seen += bool(crowd_anns)
+        if crowd_anns:
+            t = train_transforms("smoke", scale=(1.0, 1.0), degrees=0, flip=False)(s).validate()
+            assert t.crowd is not None and t.crowd.shape == t.semantic.shape
+            assert collate([t, s])["crowd"].dtype == torch.bool
+    assert seen, "the smoke twin should have crowd annotations"
 
 
 def test_generator_coco_json_flag(tmp_path):

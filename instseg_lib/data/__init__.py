@@ -9,7 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 
 from .errors import (ChecksumError, CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
-                     MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError)
+                     MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError,
+                     UnknownCategoryWarning)
 from .sample import Sample, boxes_from_instances
 
 _LAZY = {
@@ -21,7 +22,7 @@ _LAZY = {
 
 __all__ = ["Sample", "boxes_from_instances", "DataError", "MissingDatasetError", "MissingSplitError",
            "CorruptFileError", "SizeMismatchError", "LabelRangeError", "ChecksumError", "MissingAnnotationError",
-           "MissingAnnotationWarning", *_LAZY]
+           "MissingAnnotationWarning", "UnknownCategoryWarning", *_LAZY]
 
 
 def __getattr__(name: str):

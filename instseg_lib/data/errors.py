@@ -39,6 +39,10 @@ class MissingAnnotationWarning(UserWarning):
     that annotation (``has_instances=False``)."""
 
 
+class UnknownCategoryWarning(UserWarning):
+    """Annotations of a category whose name the reader does not know were dropped."""
+
+
 class ChecksumError(DataError):
     """A downloaded archive does not have the published checksum."""
 

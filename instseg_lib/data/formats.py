@@ -366,3 +366,56 @@ def voc_xml(image_id: str, folder: str, width: int, height: int, objects: list[d
         ET.SubElement(bb, "ymax").text = str(int(y1))
     ET.indent(ann, space="\t")
     return ET.tostring(ann, encoding="utf-8") + b"\n"
+
+
+# ----------------------------------------------------------------------------- COCO RLE
+def coco_rle_counts(counts: str | bytes) -> list[int]:
+    """The run lengths of a compressed COCO RLE ``counts`` string (pycocotools' encoding:
+    6-bit characters from ``'0'``, 5 bits of value each, a continuation bit, and runs after the
+    second stored as differences to the run two before).
+
+    Raises ``ValueError`` on a character outside the alphabet or a truncated value.
+    pycocotools' C decoder checks neither, nor that the runs add up to the mask size, and
+    writes past its buffer when they do not: validate first (see :func:`check_coco_rle`).
+    """
+    s = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
+    out: list[int] = []
+    p, n = 0, len(s)
+    while p < n:
+        x = k = 0
+        more = True
+        while more:
+            if p >= n:
+                raise ValueError("the last run length is cut off")
+            c = s[p] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f"character {chr(s[p])!r} at position {p} is not an RLE character")
+            x |= (c & 0x1F) << (5 * k)
+            more = bool(c & 0x20)
+            p += 1
+            k += 1
+            if not more and c & 0x10:
+                x |= -1 << (5 * k)
+        if len(out) > 2:
+            x += out[-2]
+        out.append(x)
+    return out
+
+
+def check_coco_rle(segmentation: dict, height: int, width: int) -> None:
+    """Raise ``ValueError`` unless ``segmentation`` is a well-formed RLE of a ``height x width`` mask."""
+    size = segmentation.get("size")
+    if not isinstance(size, (list, tuple)) or len(size) != 2 or [int(v) for v in size] != [height, width]:
+        raise ValueError(f"RLE size {size!r} is not the image size [{height}, {width}]")
+    counts = segmentation.get("counts")
+    if isinstance(counts, list):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
+            raise ValueError("uncompressed RLE counts must be integers")
+        runs = counts
+    elif isinstance(counts, (str, bytes)):
+        runs = coco_rle_counts(counts)
+    else:
+        raise ValueError(f"RLE counts must be a string or a list, got {type(counts).__name__}")
+    if any(v < 0 for v in runs) or sum(runs) != height * width:
+        raise ValueError(f"RLE runs add up to {sum(runs)} pixels (negative: {any(v < 0 for v in runs)}), "
+                         f"not {height} x {width} = {height * width}")
