@@ -9,8 +9,8 @@ from __future__ import annotations
 from importlib import import_module
 
 from .errors import (ChecksumError, CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
-                     MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError,
-                     UnknownCategoryWarning)
+                     MissingAnnotationWarning, MissingDatasetError, MissingFileError, MissingSplitError,
+                     SizeMismatchError, UnknownCategoryWarning)
 from .sample import Sample, boxes_from_instances
 
 _LAZY = {
@@ -22,7 +22,7 @@ _LAZY = {
 
 __all__ = ["Sample", "boxes_from_instances", "DataError", "MissingDatasetError", "MissingSplitError",
            "CorruptFileError", "SizeMismatchError", "LabelRangeError", "ChecksumError", "MissingAnnotationError",
-           "MissingAnnotationWarning", "UnknownCategoryWarning", *_LAZY]
+           "MissingAnnotationWarning", "MissingFileError", "UnknownCategoryWarning", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -28,7 +28,7 @@ import numpy as np
 
 from .base import SegDataset, resolve_root
 from .classes import COCO_CATEGORIES, COCO_VOC_IDS, VOC_CLASSES
-from .errors import CorruptFileError, MissingSplitError, SizeMismatchError, UnknownCategoryWarning
+from .errors import CorruptFileError, MissingFileError, MissingSplitError, SizeMismatchError, UnknownCategoryWarning
 from .formats import _read_bytes, check_coco_rle, read_rgb
 from .sample import Sample, boxes_from_instances, relabel_consecutive
 
@@ -119,7 +119,12 @@ class COCODataset(SegDataset):
     def load(self, i: int) -> Sample:
         im = self.images[i]
         ip = self.image_dir / im["file_name"]
-        image = read_rgb(ip)
+        try:
+            image = read_rgb(ip)
+        except MissingFileError as err:
+            raise MissingFileError(f"{ip}: the image that {self.annotation_file} lists as {im['id']} is missing; "
+                                   f"re-extract {self.image_dir.name}.zip, or check the annotation file is of "
+                                   f"this split") from err
         h, w = image.shape[:2]
         if (h, w) != (im["height"], im["width"]):
             raise SizeMismatchError(f"{ip}: image is {w}x{h} but {self.annotation_file} says {im['width']}x{im['height']}; "
@@ -127,14 +132,17 @@ class COCODataset(SegDataset):
         sem = np.zeros((h, w), np.uint8)
         inst = np.zeros((h, w), np.int32)
         classes = []
-        anns = sorted(self.anns.get(im["id"], []), key=lambda a: -float(a.get("area", 0)))
         crowd = np.zeros((h, w), bool)
-        for a in anns:
+        decoded = []
+        for a in self.anns.get(im["id"], []):
             try:
                 m = decode_segmentation(a["segmentation"], h, w)
             except Exception as err:
                 raise CorruptFileError(f"{self.annotation_file}: annotation {a.get('id')} of image {im['id']} has an "
                                        f"undecodable segmentation ({err}); the file is damaged: re-extract it") from err
+            # largest first (the file's area, else the mask's), so a smaller object in front keeps its pixels
+            decoded.append((-float(a["area"] if "area" in a else m.sum()), len(decoded), a, m))
+        for _, _, a, m in sorted(decoded, key=lambda t: t[:2]):
             if a.get("iscrowd"):
                 crowd |= m
                 continue

@@ -17,6 +17,10 @@ class MissingSplitError(DataError, FileNotFoundError):
     """The split file (e.g. ``ImageSets/Segmentation/val.txt``) is absent."""
 
 
+class MissingFileError(DataError, FileNotFoundError):
+    """A file that the dataset's layout or annotation lists (image, label map) does not exist."""
+
+
 class CorruptFileError(DataError):
     """An image, PNG, ``.mat``, XML or JSON file cannot be decoded."""
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .errors import CorruptFileError, LabelRangeError, MissingSplitError, SizeMismatchError, corrupt
+from .errors import CorruptFileError, LabelRangeError, MissingFileError, MissingSplitError, SizeMismatchError, corrupt
 
 JPEG_QUALITY = 90
 
@@ -30,9 +30,14 @@ _PNG_COLOR_TYPES = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA
 
 
 def _read_bytes(path: Path | str, what: str) -> bytes:
-    """The whole file; an empty one raises :class:`CorruptFileError` (``FileNotFoundError`` propagates)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """The whole file. An absent one raises :class:`MissingFileError` (a ``FileNotFoundError``),
+    an empty one :class:`CorruptFileError`."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError as err:
+        raise MissingFileError(f"{path}: no such {what}; the dataset is incomplete: re-extract it (or re-run "
+                               f"its data_scripts command / the synthetic generator)") from err
     if not data:
         raise corrupt(path, what, "the file is empty (0 bytes)")
     return data
@@ -80,6 +85,43 @@ def png_header(path: Path | str, data: bytes, what: str = "PNG") -> tuple[int, i
         if kind == b"IEND":
             return header
         pos = end
+
+
+def jpeg_header(path: Path | str, data: bytes, what: str = "JPEG image") -> None:
+    """Check a JPEG's marker segments from SOI to the start of scan (lengths, order, SOF first).
+
+    libjpeg resynchronises over damage that PIL and the JPEG standard reject (a flipped byte
+    after SOI is only a "Corrupt JPEG data" message on stderr), so the structure is checked
+    here; damage inside the entropy-coded data decodes as the file says, as in every decoder.
+    """
+    n = len(data)
+    pos, frame = 2, False
+    while True:
+        while pos < n and data[pos] == 0xFF and pos + 1 < n and data[pos + 1] == 0xFF:
+            pos += 1  # fill bytes
+        if pos + 2 > n:
+            raise corrupt(path, what, f"truncated: the file ends at byte {n} before its image data")
+        if data[pos] != 0xFF:
+            raise corrupt(path, what, f"byte {pos} should start a JPEG marker (0xFF), it is 0x{data[pos]:02X}")
+        marker = data[pos + 1]
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # standalone markers
+            pos += 2
+            continue
+        if marker in (0x00, 0xD8, 0xD9):
+            raise corrupt(path, what, f"unexpected marker 0xFF{marker:02X} at byte {pos} before the image data")
+        if pos + 4 > n:
+            raise corrupt(path, what, f"truncated: the file ends at byte {n} inside a marker")
+        length = (data[pos + 2] << 8) | data[pos + 3]
+        if length < 2 or pos + 2 + length > n:
+            raise corrupt(path, what, f"marker 0xFF{marker:02X} at byte {pos} has length {length}, "
+                                      f"{'too short' if length < 2 else 'past the end of the file'}")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            frame = True
+        if marker == 0xDA:  # start of scan: entropy-coded data follows
+            if not frame:
+                raise corrupt(path, what, f"start of scan at byte {pos} before any frame header (SOF)")
+            return
+        pos += 2 + length
 
 
 def _torchvision_decoders():
@@ -136,6 +178,7 @@ def read_rgb(path: Path | str) -> np.ndarray:
         w, h, depth, _ = png_header(path, data, "image PNG")
         t = _tv_decode(path, data, "png", True, "image PNG") if depth == 8 else None
     elif data.startswith(b"\xff\xd8"):
+        jpeg_header(path, data)
         t = _tv_decode(path, data, "jpeg", True, "JPEG image")
     else:
         t = None
