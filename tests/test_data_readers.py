@@ -231,6 +231,43 @@ def test_missing_object_png_warns_or_raises(twins, tmp_path):
         open_dataset("voc", "train", root=root, missing_instances="ignore")
 
 
+@pytest.mark.parametrize("name, rel", [("voc", "JPEGImages/{id}.jpg"), ("voc", "SegmentationClass/{id}.png"),
+                                       ("voc", "SegmentationObject/{id}.png"), ("sbd", "cls/{id}.mat"),
+                                       ("context", "SegmentationClassContext/{id}.png")])
+def test_zero_byte_file_is_a_data_error_naming_it(twins, tmp_path, name, rel):
+    root = copy_twin(twins, name, tmp_path)
+    ds = open_dataset(name, "train", root=root)
+    p = ds.root / rel.format(id=ds.ids[0])
+    p.write_bytes(b"")
+    with pytest.raises(CorruptFileError, match=rf"{p}: .*empty \(0 bytes\).*re-extract"):
+        ds[0]
+
+
+def test_cityscapes_8bit_instance_ids_refused(twins, tmp_path):
+    root = copy_twin(twins, "cityscapes", tmp_path)
+    ds = open_dataset("cityscapes", "val", root=root)
+    p = ds._gt(0, "instanceIds")
+    ids = np.asarray(Image.open(p)).astype(np.int64)
+    Image.fromarray((ids % 256).astype(np.uint8)).save(p)  # an image tool's 8-bit re-save
+    with pytest.raises(CorruptFileError, match=rf"{p}: .*8-bit grey PNG, expected a 16-bit.*re-extract"):
+        ds[0]
+
+
+def test_cityscapes_instance_class_must_agree_with_label_ids(twins, tmp_path):
+    root = copy_twin(twins, "cityscapes", tmp_path)
+    ds = open_dataset("cityscapes", "val", root=root)
+    p = ds._gt(0, "instanceIds")
+    ids = np.asarray(Image.open(p)).astype(np.int64)
+    inst = ids >= 1000
+    assert inst.any()
+    ids[inst] = 33000 + ids[inst] % 1000  # every instance relabelled "bicycle"
+    if (np.asarray(Image.open(ds._gt(0, "labelIds")))[inst] == 33).all():
+        ids[inst] = 32000 + ids[inst] % 1000
+    Image.fromarray(ids.astype(np.uint16)).save(p)
+    with pytest.raises(LabelRangeError, match=rf"{p}: instance ids disagree with .*labelIds\.png"):
+        ds[0]
+
+
 def test_corrupt_mat_names_the_file(twins, tmp_path):
     root = copy_twin(twins, "sbd", tmp_path)
     ds = open_dataset("sbd", "train", root=root)
