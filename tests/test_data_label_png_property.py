@@ -189,3 +189,36 @@ def test_cityscapes_reader_label_ids(lab, data, tmp_path_factory):
     assert s.num_instances == len(things)
     for j, v in enumerate(things, start=1):
         np.testing.assert_array_equal(s.instances == j, ids == v)
+
+
+IMAGE_MODES = ["P2", "P4", "P16", "P256", "L", "1", "I;16", "LA", "RGB", "RGBA"]
+
+
+@SETTINGS
+@given(mode=st.sampled_from(IMAGE_MODES), trns=st.booleans(), opt=st.booleans(),
+       shape=st.tuples(st.integers(1, 20), st.integers(1, 20)), seed=st.integers(0, 2**31))
+def test_read_rgb_of_any_png_equals_pil_convert(mode, trns, opt, shape, seed, tmp_path_factory):
+    """Images go through the same PNG path (torchvision for 8-bit, PIL otherwise): same check."""
+    from instseg_lib.data.formats import read_rgb
+
+    rng = np.random.default_rng(seed)
+    if mode.startswith("P"):
+        n = int(mode[1:])
+        im = Image.fromarray(rng.integers(0, n, shape).astype(np.uint8), "P")
+        im.putpalette(rng.integers(0, 256, 3 * n).astype(np.uint8).tobytes())
+    elif mode in ("RGB", "RGBA"):
+        im = Image.fromarray(rng.integers(0, 256, shape + (len(mode),)).astype(np.uint8))
+    elif mode == "I;16":
+        im = Image.fromarray(rng.integers(0, 65536, shape).astype(np.uint16))
+    else:
+        im = Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8)).convert(mode)
+    kw = {"optimize": opt}
+    if trns and mode in ("P2", "P4", "P16", "P256", "L", "I;16"):
+        kw["transparency"] = 0
+    p = tmp_path_factory.mktemp("img") / f"{next(_counter)}.png"
+    im.save(p, **kw)
+    with Image.open(p) as ref:
+        want = np.asarray(ref.convert("RGB"))
+    got = read_rgb(p)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
