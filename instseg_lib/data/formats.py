@@ -412,37 +412,41 @@ def voc_xml(image_id: str, folder: str, width: int, height: int, objects: list[d
 
 
 # ----------------------------------------------------------------------------- COCO RLE
-def coco_rle_counts(counts: str | bytes) -> list[int]:
-    """The run lengths of a compressed COCO RLE ``counts`` string (pycocotools' encoding:
-    6-bit characters from ``'0'``, 5 bits of value each, a continuation bit, and runs after the
-    second stored as differences to the run two before).
+def coco_rle_counts(counts: str | bytes) -> np.ndarray:
+    """The run lengths (int64) of a compressed COCO RLE ``counts`` string.
 
-    Raises ``ValueError`` on a character outside the alphabet or a truncated value.
-    pycocotools' C decoder checks neither, nor that the runs add up to the mask size, and
-    writes past its buffer when they do not: validate first (see :func:`check_coco_rle`).
+    pycocotools' encoding: characters from ``'0'`` carry 5 bits of a value each, least
+    significant first, with ``0x20`` meaning "more characters follow" and ``0x10`` in the last
+    one the sign; runs after the second are stored as differences to the run two before.
+    Raises ``ValueError`` on a character outside the alphabet, a cut-off value or a value too
+    long to be a run. pycocotools' C decoder checks none of this, nor that the runs add up to
+    the mask size, and writes past its buffer when they do not: validate first
+    (:func:`check_coco_rle`). Vectorised: a 600-character RLE takes microseconds.
     """
     s = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
-    out: list[int] = []
-    p, n = 0, len(s)
-    while p < n:
-        x = k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise ValueError("the last run length is cut off")
-            c = s[p] - 48
-            if not 0 <= c < 64:
-                raise ValueError(f"character {chr(s[p])!r} at position {p} is not an RLE character")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(out) > 2:
-            x += out[-2]
-        out.append(x)
-    return out
+    c = np.frombuffer(s, np.uint8).astype(np.int64) - 48
+    if len(c) == 0:
+        return np.zeros(0, np.int64)
+    if ((c < 0) | (c >= 64)).any():
+        p = int(np.flatnonzero((c < 0) | (c >= 64))[0])
+        raise ValueError(f"character {chr(s[p])!r} at position {p} is not an RLE character")
+    last = (c & 0x20) == 0  # the last character of each value
+    if not last[-1]:
+        raise ValueError("the last run length is cut off")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    value_of = np.repeat(np.arange(len(ends)), ends - starts + 1)
+    k = np.arange(len(c)) - starts[value_of]  # position of each character in its value
+    if k.max() > 7:  # 40 bits: far more than any mask's pixel count, and exact in float64 below
+        raise ValueError("a run length of more than 8 characters")
+    x = np.bincount(value_of, weights=(c & 0x1F) << (5 * k), minlength=len(ends)).astype(np.int64)
+    neg = (c[ends] & 0x10) != 0
+    x[neg] -= np.left_shift(np.int64(1), 5 * (k[ends][neg] + 1))
+    # x[m] += x[m - 2] for m > 2: running sums over the odd and the even positions from 3 and 4 on
+    for first in (3, 4):
+        if len(x) > first:
+            x[first::2] = x[first - 2] + np.cumsum(x[first::2])
+    return x
 
 
 def check_coco_rle(segmentation: dict, height: int, width: int) -> None:
@@ -454,11 +458,12 @@ def check_coco_rle(segmentation: dict, height: int, width: int) -> None:
     if isinstance(counts, list):
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in counts):
             raise ValueError("uncompressed RLE counts must be integers")
-        runs = counts
+        runs = np.asarray(counts, dtype=object if any(abs(v) >= 2**62 for v in counts) else np.int64)
     elif isinstance(counts, (str, bytes)):
         runs = coco_rle_counts(counts)
     else:
         raise ValueError(f"RLE counts must be a string or a list, got {type(counts).__name__}")
-    if any(v < 0 for v in runs) or sum(runs) != height * width:
-        raise ValueError(f"RLE runs add up to {sum(runs)} pixels (negative: {any(v < 0 for v in runs)}), "
-                         f"not {height} x {width} = {height * width}")
+    if (runs < 0).any():
+        raise ValueError("RLE has negative run lengths")
+    if int(runs.sum()) != height * width:
+        raise ValueError(f"RLE runs add up to {int(runs.sum())} pixels, not {height} x {width} = {height * width}")
