@@ -244,3 +244,22 @@ def test_fuzz_cityscapes_inputs(spec, which, masks, tmp_path_factory):
     for r, (lab, score, m) in zip(got, want):
         assert (r["category_id"], r["score"]) == (lab, score)
         np.testing.assert_array_equal(decode(r["segmentation"]), m)
+
+
+@SETTINGS
+@given(masks=masks_st)
+def test_rle_counts_decoder_equals_the_runs_of_the_mask(masks):
+    """The validator's own decoder of pycocotools' compressed counts (it must agree before it can guard)."""
+    from instseg_lib.data.formats import check_coco_rle, coco_rle_counts
+
+    for m in masks:
+        flat = m.T.ravel()
+        edges = np.flatnonzero(np.diff(flat.astype(np.int8))) + 1
+        runs = np.diff(np.concatenate([[0], edges, [flat.size]]))
+        if flat[0]:
+            runs = np.concatenate([[0], runs])
+        r = encode(m)[0]
+        np.testing.assert_array_equal(coco_rle_counts(r["counts"]), runs)
+        check_coco_rle(r, H, W)
+        with pytest.raises(ValueError, match="add up"):
+            check_coco_rle({"size": [H, W + 1], "counts": r["counts"]}, H, W + 1)
