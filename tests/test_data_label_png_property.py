@@ -222,3 +222,38 @@ def test_read_rgb_of_any_png_equals_pil_convert(mode, trns, opt, shape, seed, tm
     got = read_rgb(p)
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, want)
+
+
+def _handmade_grey_png(arr: np.ndarray, depth: int) -> bytes:
+    """A 1/2/4-bit grey PNG (other tools write these; PIL cannot), built chunk by chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    per = 8 // depth
+    rows = b""
+    for r in arr:
+        vals = list(r) + [0] * ((-len(r)) % per)
+        packed = bytearray()
+        for i in range(0, len(vals), per):
+            b = 0
+            for v in vals[i:i + per]:
+                b = (b << depth) | int(v)
+            packed.append(b)
+        rows += b"\x00" + bytes(packed)
+    h, w = arr.shape
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+@SETTINGS
+@given(depth=st.sampled_from([1, 2, 4]), shape=st.tuples(st.integers(1, 20), st.integers(1, 20)),
+       seed=st.integers(0, 2**31))
+def test_low_bit_grey_png_gives_raw_values(depth, shape, seed, tmp_path_factory):
+    """PIL scales 2/4-bit grey to 0..255 for display; a label map's values are the raw samples."""
+    arr = np.random.default_rng(seed).integers(0, 2 ** depth, shape)
+    p = tmp_path_factory.mktemp("grey") / f"{next(_counter)}.png"
+    p.write_bytes(_handmade_grey_png(arr, depth))
+    np.testing.assert_array_equal(read_label_png(p), arr)

@@ -421,7 +421,7 @@ def coco_rle_counts(counts: str | bytes) -> np.ndarray:
     Raises ``ValueError`` on a character outside the alphabet, a cut-off value or a value too
     long to be a run. pycocotools' C decoder checks none of this, nor that the runs add up to
     the mask size, and writes past its buffer when they do not: validate first
-    (:func:`check_coco_rle`). Vectorised: a 600-character RLE takes microseconds.
+    (:func:`check_coco_rle`). Vectorised with numpy (tens of microseconds per mask).
     """
     s = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
     c = np.frombuffer(s, np.uint8).astype(np.int64) - 48
