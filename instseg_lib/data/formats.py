@@ -124,13 +124,21 @@ def jpeg_header(path: Path | str, data: bytes, what: str = "JPEG image") -> None
         pos += 2 + length
 
 
+_DECODERS: tuple | None = None
+
+
 def _torchvision_decoders():
-    try:
-        import torch
-        from torchvision.io import ImageReadMode, decode_jpeg, decode_png
-    except ImportError:  # a torchvision without image decoders: PIL does it
-        return None
-    return torch, ImageReadMode, decode_jpeg, decode_png
+    """``(torch, ImageReadMode, decode_jpeg, decode_png)``, imported once, or ``None``."""
+    global _DECODERS
+    if _DECODERS is None:
+        try:
+            import torch
+            from torchvision.io import ImageReadMode, decode_jpeg, decode_png
+        except ImportError:  # a torchvision without image decoders: PIL does it
+            _DECODERS = ()
+        else:
+            _DECODERS = (torch, ImageReadMode, decode_jpeg, decode_png)
+    return _DECODERS or None
 
 
 def _tv_decode(path: Path | str, data: bytes, kind: str, rgb: bool, what: str):
@@ -189,9 +197,8 @@ def read_rgb(path: Path | str) -> np.ndarray:
 
 
 def _torch_uint8():
-    import torch
-
-    return torch.uint8
+    dec = _torchvision_decoders()
+    return dec[0].uint8 if dec else None
 
 
 def read_label_png(path: Path | str, palette: np.ndarray | None = None) -> np.ndarray:
