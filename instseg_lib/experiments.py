@@ -134,10 +134,12 @@ def load_checkpoint(path: Path | str, map_location: Any = None) -> dict[str, Any
             f"again; FORCE=1 recomputes a cached result), or take checkpoints only from caches you trust."
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise CheckpointError(f"{path}: cannot read this checkpoint ({str(err).splitlines()[0][:200] if str(err) else type(err).__name__}); "
-                              f"the file is damaged or truncated: delete it (training then starts again)") from err
+        why = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: cannot read this checkpoint ({why}); the file is damaged or truncated: "
+                              f"delete it (training then starts again)") from err
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a checkpoint of this project (a {type(state).__name__}, not a dict); delete it")
+        raise CheckpointError(f"{path}: not a checkpoint of this project (a {type(state).__name__}, not a dict); "
+                              f"delete it")
     return state
 
 

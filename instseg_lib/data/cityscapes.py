@@ -71,10 +71,11 @@ class CityscapesDataset(SegDataset):
         bad = np.where(ids >= 1000, ids // 1000, ids) != lab
         if bad.any():
             y, x = (int(v[0]) for v in np.nonzero(bad))
+            v = int(ids[y, x])
             raise LabelRangeError(
                 f"{np_}: instance ids disagree with {lp} at {int(bad.sum())} pixels, e.g. (y, x) = ({y}, {x}): "
-                f"instanceId {int(ids[y, x])} says class {int(ids[y, x]) // 1000 if ids[y, x] >= 1000 else int(ids[y, x])}, "
-                f"labelIds says {int(lab[y, x])}; the two files are not of the same frame or one is damaged: {_REEXTRACT}")
+                f"instanceId {v} says class {v // 1000 if v >= 1000 else v}, labelIds says {int(lab[y, x])}; "
+                f"the two files are not of the same frame or one is damaged: {_REEXTRACT}")
         inst = np.zeros(ids.shape, np.int32)
         uniq = np.unique(ids[ids >= 1000])
         classes = []
