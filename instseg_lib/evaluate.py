@@ -19,7 +19,14 @@ COCO JSON, ``iscrowd`` regions play the role of Cityscapes group regions. For
 label PNGs with the same relative paths.
 
 PRED (instance protocols) is a COCO results JSON: a list of ``{"image_id",
-"category_id", "segmentation": RLE, "score"}``.
+"category_id", "segmentation": RLE, "score"}``. For ``cityscapes`` with a GT folder it may
+instead be a folder in the cityscapesScripts results format: one ``<frame>*.txt`` per frame
+whose lines are ``<mask PNG, relative to the txt> <label id> <score>``, each mask a PNG whose
+non-zero pixels are the instance.
+
+Every input file is checked as it is read: a damaged, truncated or empty file, or one of the
+wrong kind (e.g. an 8-bit ``instanceIds`` PNG, which cannot hold instance ids), is an error
+naming the file, never a silently different score.
 
 All values are fractions in [0, 1]. The result is one JSON object on stdout; errors go
 to stderr with exit status 2.
@@ -63,11 +70,15 @@ def read_results(path: str | Path) -> list[dict]:
     """Load a COCO results JSON; it must be a list of records."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise PredictionFormatError(f"prediction file {path} does not exist")
-    except json.JSONDecodeError as exc:
-        raise PredictionFormatError(f"prediction file {path} is not valid JSON ({exc})")
+    except IsADirectoryError:
+        raise PredictionFormatError(f"prediction file {path} is a folder; only the cityscapes protocol "
+                                    f"takes a folder of results (txt + PNG)")
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise PredictionFormatError(f"prediction file {path} is not valid JSON ({exc}); it is damaged or "
+                                    f"truncated: write it again")
     if not isinstance(data, list):
         raise PredictionFormatError(
             f"prediction file {path}: expected a COCO results list "
@@ -131,9 +142,20 @@ def _coco_gt(gt_path: Path):
         coco = load_coco(str(gt_path))
     except FileNotFoundError:
         raise MetricsInputError(f"ground-truth file {gt_path} does not exist")
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise MetricsInputError(f"ground-truth file {gt_path} is not a COCO instances JSON ({exc})")
-    sizes = {i: (int(im["height"]), int(im["width"])) for i, im in coco.imgs.items()}
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise MetricsInputError(f"ground-truth file {gt_path} is not a COCO instances JSON ({exc}); "
+                                f"it is damaged or of another kind: export it again")
+    try:
+        sizes = {i: (int(im["height"]), int(im["width"])) for i, im in coco.imgs.items()}
+        for a in coco.anns.values():  # checked here: pycocotools decodes them unchecked
+            h, w = sizes[a["image_id"]]
+            segmentation_to_rle(a["segmentation"], h, w, where=f"annotation {a.get('id')!r}")
+            int(a["category_id"])
+    except MetricsInputError as exc:
+        raise MetricsInputError(f"ground-truth file {gt_path}: {exc}") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise MetricsInputError(f"ground-truth file {gt_path} is not a COCO instances JSON "
+                                f"(missing or malformed field {exc})") from None
     return coco, sizes
 
 
@@ -145,12 +167,12 @@ def _gt_of_image(coco, img_id: Any) -> tuple[list, np.ndarray, np.ndarray]:
 
 
 def evaluate_sds(gt_path: Path, results: list, *, fcis: bool = False,
-                 per_class: bool = False) -> dict[str, Any]:
+                 per_class: bool = False, source: str = "predictions") -> dict[str, Any]:
     """AP^r at t = 0.1 ... 0.9 and AP^r_vol; crowd annotations are not instances (SDS has
     no void), so predictions on them are false positives."""
     coco, sizes = _coco_gt(gt_path)
     cats = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-    preds = validate_results(results, sizes, set(cats))
+    preds = validate_results(results, sizes, set(cats), source)
     ev = SDSEvaluator("fcis" if fcis else "sds", classes=cats)
     empty = ([], np.zeros(0, np.int64), np.zeros(0))
     with warnings.catch_warnings():
@@ -174,9 +196,10 @@ def evaluate_sds(gt_path: Path, results: list, *, fcis: bool = False,
     return out
 
 
-def evaluate_coco(gt_path: Path, results: list, *, per_class: bool = False) -> dict[str, Any]:
+def evaluate_coco(gt_path: Path, results: list, *, per_class: bool = False,
+                  source: str = "predictions") -> dict[str, Any]:
     coco, sizes = _coco_gt(gt_path)
-    validate_results(results, sizes, set(coco.getCatIds()))
+    validate_results(results, sizes, set(coco.getCatIds()), source)
     stats = coco_segm_eval(coco, results, per_class=per_class)
     out: dict[str, Any] = {"protocol": "coco"}
     out.update({k: stats[k] for k in ("AP", "AP50", "AP75")})
@@ -192,27 +215,106 @@ def _cityscapes_frames(gt_dir: Path) -> dict[str, Path]:
     return {f.name[: -len(CITYSCAPES_GT_SUFFIX)]: f for f in files}
 
 
-def evaluate_cityscapes(gt_path: Path, results: list, *, per_class: bool = False
-                        ) -> dict[str, Any]:
-    from PIL import Image
+def _read_checked(read, path: Path, *args):
+    """A data-layer reader whose :class:`DataError` becomes a :class:`MetricsInputError` (exit 2)."""
+    from .data.errors import DataError
 
+    try:
+        return read(path, *args)
+    except DataError as exc:
+        raise MetricsInputError(str(exc)) from None
+
+
+def read_cityscapes_instance_ids(path: Path) -> np.ndarray:
+    """A ``*_gtFine_instanceIds.png``: 16-bit grey (an 8-bit one is refused), CRCs checked."""
+    from .data.formats import read_png16
+
+    return _read_checked(read_png16, path, "Cityscapes instanceIds PNG",
+                         "instanceIds files are 16-bit (labelId * 1000 + k): re-extract gtFine_trainvaltest.zip.")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """``(H, W)`` from a PNG's header, without decoding it."""
+    from .data.formats import png_header
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MetricsInputError(f"{path}: cannot read ({exc})") from None
+    w, h, _, _ = _read_checked(lambda p, d: png_header(p, d, "PNG"), path, data)
+    return h, w
+
+
+def read_cityscapes_results(pred_dir: Path, frames: dict[str, Path]) -> list[dict]:
+    """Predictions in the cityscapesScripts format as a COCO results list (RLE masks).
+
+    Each ``*.txt`` under ``pred_dir`` belongs to the GT frame whose name starts it
+    (``frankfurt_000000_000294_leftImg8bit.txt`` or ``frankfurt_000000_000294.txt``); each
+    line is ``<mask PNG relative to the txt> <label id> <score>``. A mask's non-zero pixels
+    are the instance. A malformed line or mask raises :class:`PredictionFormatError`
+    naming the file.
+    """
+    from .data.formats import read_label_png
+    from .metrics.masks import encode
+
+    txts = sorted(pred_dir.rglob("*.txt"))
+    if not txts:
+        raise PredictionFormatError(f"no *.txt files under {pred_dir}: expected the cityscapesScripts results "
+                                    f"format (one <frame>.txt per frame: '<mask.png> <label id> <score>' lines)")
+    results: list[dict] = []
+    for txt in txts:
+        frame = next((f for f in frames if txt.name == f"{f}.txt" or txt.name.startswith(f"{f}_")), None)
+        if frame is None:
+            raise PredictionFormatError(f"{txt}: no ground-truth frame of this name (frames are named like "
+                                        f"{next(iter(frames))!r}); name the file <frame>.txt")
+        try:
+            lines = txt.read_bytes().decode("utf-8").splitlines()
+        except UnicodeDecodeError as exc:
+            raise PredictionFormatError(f"{txt}: not a text file ({exc}); it is damaged: write it again") from None
+        for n, line in enumerate(lines, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            where = f"{txt}, line {n}"
+            if len(parts) != 3:
+                raise PredictionFormatError(f"{where}: expected '<mask.png> <label id> <score>', got {line.strip()!r}")
+            try:
+                label, score = int(parts[1]), float(parts[2])
+            except ValueError:
+                raise PredictionFormatError(f"{where}: label id must be an integer and score a number, "
+                                            f"got {parts[1]!r} {parts[2]!r}") from None
+            mask_path = txt.parent / parts[0]
+            try:
+                mask = read_label_png(mask_path) != 0
+            except FileNotFoundError:
+                raise PredictionFormatError(f"{where}: mask {mask_path} does not exist") from None
+            except Exception as exc:  # DataError: damaged or not a grey/palette PNG
+                raise PredictionFormatError(f"{where}: {exc}") from None
+            results.append({"image_id": frame, "category_id": label, "score": score,
+                            "segmentation": encode(mask)[0]})
+    return results
+
+
+def evaluate_cityscapes(gt_path: Path, results: list | None, *, per_class: bool = False,
+                        source: str = "predictions", pred_dir: Path | None = None) -> dict[str, Any]:
     if gt_path.is_dir():
         frames = _cityscapes_frames(gt_path)
-        sizes = {}
-        for k, f in frames.items():  # reads the PNG headers only
-            with Image.open(f) as im:
-                sizes[k] = (im.height, im.width)
+        sizes = {k: _png_size(f) for k, f in frames.items()}  # reads the PNG headers only
+        if pred_dir is not None:
+            results, source = read_cityscapes_results(pred_dir, frames), str(pred_dir)
         # predictions of other Cityscapes labels are skipped, as by the reference
-        preds = validate_results(results, sizes, set(range(-1, 34)))
+        preds = validate_results(results, sizes, set(range(-1, 34)), source)
         ev = CityscapesEvaluator()
         for k in sorted(frames):  # one frame in memory at a time
             r, c, s = preds.get(k, ([], [], []))
-            with Image.open(frames[k]) as im:
-                ev.add_id_map(k, np.asarray(im), r, c, s)
+            ev.add_id_map(k, read_cityscapes_instance_ids(frames[k]), r, c, s)
     else:
+        if pred_dir is not None:
+            raise MetricsInputError(f"--pred {pred_dir} is a folder (Cityscapes txt + PNG results): then --gt "
+                                    f"must be a folder of *{CITYSCAPES_GT_SUFFIX} files, not {gt_path}")
         coco, sizes = _coco_gt(gt_path)
         cats = {c["id"]: c["name"] for c in coco.loadCats(coco.getCatIds())}
-        preds = validate_results(results, sizes, set(cats))
+        preds = validate_results(results, sizes, set(cats), source)
         ev = CityscapesEvaluator(cats)
         for img_id in sorted(sizes):
             rles, cls, crowd = _gt_of_image(coco, img_id)
@@ -231,7 +333,7 @@ def evaluate_cityscapes(gt_path: Path, results: list, *, per_class: bool = False
 
 def evaluate_semantic(gt_dir: Path, pred_dir: Path, *, n_classes: int = 255,
                       ignore_index: int = 255, per_class: bool = False) -> dict[str, Any]:
-    from PIL import Image
+    from .data.formats import read_label_png
 
     if not gt_dir.is_dir():
         raise MetricsInputError(f"--gt for semantic must be a folder of label PNGs: {gt_dir}")
@@ -246,7 +348,7 @@ def evaluate_semantic(gt_dir: Path, pred_dir: Path, *, n_classes: int = 255,
         p = pred_dir / rel
         if not p.is_file():
             raise MetricsInputError(f"no prediction {p} for ground truth {rel}")
-        ev.add(np.asarray(Image.open(g)), np.asarray(Image.open(p)), image_id=str(rel))
+        ev.add(_read_checked(read_label_png, g), _read_checked(read_label_png, p), image_id=str(rel))
     s = ev.compute()
     out: dict[str, Any] = {"protocol": "semantic", **s.as_dict()}
     if per_class:
@@ -263,12 +365,14 @@ def evaluate(gt: str | Path, pred: str | Path, protocol: str, *, per_class: bool
         raise ValueError(f"unknown protocol {protocol!r}: use one of {PROTOCOL_CHOICES}")
     if protocol == "semantic":
         return evaluate_semantic(gt, pred, n_classes=n_classes, per_class=per_class)
+    if protocol == "cityscapes" and pred.is_dir():
+        return evaluate_cityscapes(gt, None, per_class=per_class, pred_dir=pred)
     results = read_results(pred)
     if protocol in ("sds", "sds-fcis"):
-        return evaluate_sds(gt, results, fcis=protocol == "sds-fcis", per_class=per_class)
+        return evaluate_sds(gt, results, fcis=protocol == "sds-fcis", per_class=per_class, source=str(pred))
     if protocol == "coco":
-        return evaluate_coco(gt, results, per_class=per_class)
-    return evaluate_cityscapes(gt, results, per_class=per_class)
+        return evaluate_coco(gt, results, per_class=per_class, source=str(pred))
+    return evaluate_cityscapes(gt, results, per_class=per_class, source=str(pred))
 
 
 def _finite(obj: Any) -> Any:
@@ -288,7 +392,8 @@ def _parser() -> argparse.ArgumentParser:
                "--pred results.json --protocol sds",
     )
     p.add_argument("--gt", required=True, help="COCO instances JSON (or a folder, see docs)")
-    p.add_argument("--pred", required=True, help="COCO results JSON (folder for semantic)")
+    p.add_argument("--pred", required=True,
+                   help="COCO results JSON (folder for semantic; for cityscapes also a txt + PNG folder)")
     p.add_argument("--protocol", required=True, choices=PROTOCOL_CHOICES)
     p.add_argument("--per-class", action="store_true", help="add a per-class table")
     p.add_argument("--num-classes", type=int, default=255,

@@ -103,6 +103,46 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(Path(path), buf.getvalue())
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be loaded safely: damaged, or holding more than tensors and
+    plain Python types (a pickle payload could run code when loaded)."""
+
+
+def load_checkpoint(path: Path | str, map_location: Any = None) -> dict[str, Any]:
+    """``torch.load`` with ``weights_only=True``: only tensors and plain Python types.
+
+    Checkpoints live in the results cache, which is meant to be shared; a ``.pt`` file from
+    someone else's cache must not be able to run code on load. Everything this project
+    stores in a checkpoint (state dicts, step, loss history, the training config as a dict)
+    is of those types. A refused or damaged file raises :class:`CheckpointError` naming it.
+    """
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except pickle.UnpicklingError as err:
+        reason = next((ln.strip() for ln in str(err).splitlines() if ln.strip().startswith("WeightsUnpickler")),
+                      str(err).splitlines()[0] if str(err) else type(err).__name__)
+        raise CheckpointError(
+            f"{path}: refused to load this checkpoint: it holds objects other than tensors and plain Python "
+            f"types ({reason[:300]}), and unpickling them could run code. Delete the file (training then starts "
+            f"again; FORCE=1 recomputes a cached result), or take checkpoints only from caches you trust."
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        why = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        raise CheckpointError(f"{path}: cannot read this checkpoint ({why}); the file is damaged or truncated: "
+                              f"delete it (training then starts again)") from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a checkpoint of this project (a {type(state).__name__}, not a dict); "
+                              f"delete it")
+    return state
+
+
 def _with_checksum(record: dict[str, Any]) -> dict[str, Any]:
     body = {k: v for k, v in record.items() if k != "sha256"}
     return {**body, "sha256": hashlib.sha256(canonical_json(body).encode()).hexdigest()}

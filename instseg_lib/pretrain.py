@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .experiments import Result, RunContext, atomic_write_bytes, canonical_json, run_experiment
+from .experiments import Result, RunContext, atomic_write_bytes, canonical_json, load_checkpoint, run_experiment
 from .paths import data_root
 from .profiles import Profile, get_profile
 
@@ -315,7 +315,7 @@ def run_pretraining(cfg: PretrainConfig, force: bool | None = None) -> Result:
 def standin_state(cfg: PretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
     """The pretrained backbone's state dict (``backbone.`` prefix removed) and its result."""
     res = run_pretraining(cfg)
-    state = torch.load(res.path.with_suffix(".pt"), map_location=device, weights_only=True)["model"]
+    state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
     return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res
 
 

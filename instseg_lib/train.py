@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 from tqdm import tqdm
 
-from .experiments import atomic_torch_save
+from .experiments import atomic_torch_save, load_checkpoint
 
 #: Test hook: SIGKILL this process right after optimizer step N (proves resumption).
 FAULT_ENV = "INSTSEG_FAULT_AFTER_STEP"
@@ -220,7 +220,7 @@ def train(
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
+        state = load_checkpoint(ckpt, map_location=dev)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from instseg_lib.data import (CorruptFileError, LabelRangeError, MissingDatasetError, MissingSplitError,
-                              SizeMismatchError, open_dataset)
+from instseg_lib.data import (CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
+                              MissingAnnotationWarning, MissingDatasetError, MissingSplitError, SizeMismatchError,
+                              UnknownCategoryWarning, open_dataset)
 from instseg_lib.data.synthetic import generate
 from instseg_lib.paths import realdata_root
 
@@ -98,7 +102,11 @@ needs_real = pytest.mark.skipif(REAL is None, reason="../shared/realdata is abse
 @needs_real
 def test_real_voc():
     ds = open_dataset("voc", "all", root=REAL / "voc2012")
-    samples = {ds.ids[i]: ds[i].validate() for i in range(len(ds))}
+    # only 2011_003066 has a SegmentationObject PNG in the fixture: the others are reported
+    with pytest.warns(MissingAnnotationWarning) as rec:
+        samples = {ds.ids[i]: ds[i].validate() for i in range(len(ds))}
+    reported = {str(w.message).split("SegmentationObject/")[1][:11] for w in rec}
+    assert reported == {"2011_000003", "2011_000006", "2011_000025"}
     s = samples["2011_003066"]
     assert s.num_instances == 19 and set(s.instance_classes.tolist()) == {5, 9, 11, 15}
     assert not samples["2011_000003"].has_instances
@@ -207,6 +215,59 @@ def test_cityscapes_label_out_of_range(twins, tmp_path):
         ds[0]
 
 
+def test_missing_object_png_warns_or_raises(twins, tmp_path):
+    root = copy_twin(twins, "voc", tmp_path)
+    ds = open_dataset("voc", "train", root=root)
+    p = ds.root / "SegmentationObject" / f"{ds.ids[0]}.png"
+    p.unlink()
+    with pytest.warns(MissingAnnotationWarning, match=str(p)):
+        s = ds[0]
+    assert not s.has_instances and s.num_instances == 0
+    strict = open_dataset("voc", "train", root=root, missing_instances="error")
+    with pytest.raises(MissingAnnotationError, match=str(p)):
+        strict[0]
+    assert strict[1].has_instances  # the others still read
+    with pytest.raises(ValueError, match="missing_instances"):
+        open_dataset("voc", "train", root=root, missing_instances="ignore")
+
+
+@pytest.mark.parametrize("name, rel", [("voc", "JPEGImages/{id}.jpg"), ("voc", "SegmentationClass/{id}.png"),
+                                       ("voc", "SegmentationObject/{id}.png"), ("sbd", "cls/{id}.mat"),
+                                       ("context", "SegmentationClassContext/{id}.png")])
+def test_zero_byte_file_is_a_data_error_naming_it(twins, tmp_path, name, rel):
+    root = copy_twin(twins, name, tmp_path)
+    ds = open_dataset(name, "train", root=root)
+    p = ds.root / rel.format(id=ds.ids[0])
+    p.write_bytes(b"")
+    with pytest.raises(CorruptFileError, match=rf"{p}: .*empty \(0 bytes\).*re-extract"):
+        ds[0]
+
+
+def test_cityscapes_8bit_instance_ids_refused(twins, tmp_path):
+    root = copy_twin(twins, "cityscapes", tmp_path)
+    ds = open_dataset("cityscapes", "val", root=root)
+    p = ds._gt(0, "instanceIds")
+    ids = np.asarray(Image.open(p)).astype(np.int64)
+    Image.fromarray((ids % 256).astype(np.uint8)).save(p)  # an image tool's 8-bit re-save
+    with pytest.raises(CorruptFileError, match=rf"{p}: .*8-bit grey PNG, expected a 16-bit.*re-extract"):
+        ds[0]
+
+
+def test_cityscapes_instance_class_must_agree_with_label_ids(twins, tmp_path):
+    root = copy_twin(twins, "cityscapes", tmp_path)
+    ds = open_dataset("cityscapes", "val", root=root)
+    p = ds._gt(0, "instanceIds")
+    ids = np.asarray(Image.open(p)).astype(np.int64)
+    inst = ids >= 1000
+    assert inst.any()
+    ids[inst] = 33000 + ids[inst] % 1000  # every instance relabelled "bicycle"
+    if (np.asarray(Image.open(ds._gt(0, "labelIds")))[inst] == 33).all():
+        ids[inst] = 32000 + ids[inst] % 1000
+    Image.fromarray(ids.astype(np.uint16)).save(p)
+    with pytest.raises(LabelRangeError, match=rf"{p}: instance ids disagree with .*labelIds\.png"):
+        ds[0]
+
+
 def test_corrupt_mat_names_the_file(twins, tmp_path):
     root = copy_twin(twins, "sbd", tmp_path)
     ds = open_dataset("sbd", "train", root=root)
@@ -227,6 +288,69 @@ def test_export_coco_json_from_any_preset(twins, name, tmp_path):
     c = COCO(str(p))
     assert len(c.getAnnIds()) == sum(ds[i].num_instances for i in range(len(ds)))
     assert (ds.root / c.loadImgs(1)[0]["file_name"]).is_file()
+
+
+@needs_real
+def test_coco_reads_categories_by_name_from_the_file(tmp_path):
+    """export_coco_json numbers categories 1..20 in VOC order: read back by name, not as COCO-2017 ids."""
+    from instseg_lib.data.coco import export_coco_json
+
+    voc = open_dataset("voc", "all", root=REAL / "voc2012")
+    with pytest.warns(MissingAnnotationWarning):
+        doc = json.loads(export_coco_json(voc))
+    want = voc[voc.ids.index("2011_003066")]
+    (tmp_path / "annotations").mkdir()
+    shutil.copytree(voc.root / "JPEGImages", tmp_path / "val2017" / "JPEGImages")
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(doc))
+    got = open_dataset("coco", "val", root=tmp_path)
+    assert got.ids == [str(voc.ids.index("2011_003066") + 1)]
+    s = got[0]
+    assert s.num_instances == 19 and sorted(s.instance_classes.tolist()) == sorted(want.instance_classes.tolist())
+    for k in range(1, 20):  # each instance comes back with its own mask and class
+        j = int(np.bincount(want.instances[s.instances == k]).argmax())
+        assert (want.instances == j).sum() == (s.instances == k).sum() and want.instance_classes[j - 1] == s.instance_classes[k - 1]
+    # an unknown name is dropped and counted, with a warning naming the file
+    doc["categories"] = [dict(c, name="widget") if c["name"] == "chair" else c for c in doc["categories"]]
+    (tmp_path / "annotations" / "instances_val2017.json").write_text(json.dumps(doc))
+    with pytest.warns(UnknownCategoryWarning, match=r"instances_val2017\.json.*'widget' \(8\)"):
+        ds = open_dataset("coco", "val", root=tmp_path)
+    assert ds.dropped_categories == {"widget": 8} and ds[0].num_instances == 11
+    assert 9 not in ds[0].instance_classes  # chair
+
+
+def test_coco_without_categories_table_is_refused(twins, tmp_path):
+    root = copy_twin(twins, "coco", tmp_path)
+    p = root / "annotations" / "instances_val2017.json"
+    doc = json.loads(p.read_text())
+    del doc["categories"]
+    p.write_text(json.dumps(doc))
+    with pytest.raises(CorruptFileError, match=rf"{p}.*no 'categories' list"):
+        open_dataset("coco", "val", root=root)
+
+
+def test_coco_crowd_pixels_reach_the_training_targets(twins):
+    from instseg_lib.data import collate, train_transforms
+    from pycocotools.coco import COCO
+
+    ds = open_dataset("coco", "train", root=twins["coco"])
+    ref = COCO(str(ds.annotation_file))
+    seen = 0
+    for i in range(len(ds)):
+        s = ds[i].validate()
+        crowd_anns = [a for a in ref.imgToAnns[int(s.image_id)] if a["iscrowd"] and a["category_id"] in ds.category_map]
+        want = np.zeros(s.semantic.shape, bool)
+        for a in crowd_anns:
+            with warnings.catch_warnings():  # pycocotools' numpy-2 deprecation notice
+                warnings.simplefilter("ignore", DeprecationWarning)
+                want |= ref.annToMask(a).astype(bool)
+        np.testing.assert_array_equal(s.crowd, want)  # every crowd pixel, also under instances
+        assert (s.semantic[want & (s.instances == 0)] == 255).all()
+        seen += bool(crowd_anns)
+        if crowd_anns:
+            t = train_transforms("smoke", scale=(1.0, 1.0), degrees=0, flip=False)(s).validate()
+            assert t.crowd is not None and t.crowd.shape == t.semantic.shape
+            assert collate([t, s])["crowd"].dtype == torch.bool
+    assert seen, "the smoke twin should have crowd annotations"
 
 
 def test_generator_coco_json_flag(tmp_path):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from importlib import import_module
 
-from .errors import (ChecksumError, CorruptFileError, DataError, LabelRangeError, MissingDatasetError,
-                     MissingSplitError, SizeMismatchError)
+from .errors import (ChecksumError, CorruptFileError, DataError, LabelRangeError, MissingAnnotationError,
+                     MissingAnnotationWarning, MissingDatasetError, MissingFileError, MissingSplitError,
+                     SizeMismatchError, UnknownCategoryWarning)
 from .sample import Sample, boxes_from_instances
 
 _LAZY = {
@@ -20,7 +21,8 @@ _LAZY = {
 }
 
 __all__ = ["Sample", "boxes_from_instances", "DataError", "MissingDatasetError", "MissingSplitError",
-           "CorruptFileError", "SizeMismatchError", "LabelRangeError", "ChecksumError", *_LAZY]
+           "CorruptFileError", "SizeMismatchError", "LabelRangeError", "ChecksumError", "MissingAnnotationError",
+           "MissingAnnotationWarning", "MissingFileError", "UnknownCategoryWarning", *_LAZY]
 
 
 def __getattr__(name: str):

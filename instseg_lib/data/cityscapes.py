@@ -4,6 +4,11 @@ Semantics: ``*_gtFine_labelIds.png`` mapped to the 19 train ids (255 = ignored).
 Instances: ``*_gtFine_instanceIds.png``, 16-bit: ``labelId * 1000 + k`` for an instance,
 the bare labelId elsewhere (stuff, and crowds annotated as a *group*, which therefore
 have a class but no instance). Instance classes are returned as train ids (11..18).
+
+The two maps must agree: ``instanceId // 1000`` (or the bare id below 1000) is the labelId of
+the pixel, else the reader raises :class:`~.errors.LabelRangeError` naming both files. An
+8-bit ``instanceIds`` file (re-saved by an image tool: it cannot hold ids >= 1000) is refused.
+Group regions of instance classes are returned as ``Sample.crowd``.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from pathlib import Path
 import numpy as np
 
 from .base import SegDataset, resolve_root
-from .classes import CITYSCAPES_CLASSES, cityscapes_id_to_train_id
+from .classes import CITYSCAPES_CLASSES, CITYSCAPES_LABELS, cityscapes_id_to_train_id
 from .errors import LabelRangeError, MissingSplitError
 from .formats import check_same_size, read_label_png, read_png16, read_rgb
 from .sample import Sample, boxes_from_instances
 
 _LUT = cityscapes_id_to_train_id()
+#: labelIds of the 8 evaluated instance classes (has_instances and a train id).
+_THING = np.zeros(256, bool)
+for _lab in CITYSCAPES_LABELS:
+    _THING[_lab.id] = _lab.has_instances and _lab.train_id != 255
+_REEXTRACT = "re-extract gtFine_trainvaltest.zip (both files come from it)"
 
 
 class CityscapesDataset(SegDataset):
@@ -54,15 +64,26 @@ class CityscapesDataset(SegDataset):
             raise LabelRangeError(f"{lp}: labelIds above 33 ({int(lab.max())}); not a Cityscapes labelIds PNG "
                                   f"(did you pass the labelTrainIds or color file?)")
         sem = _LUT[lab]
-        ids = read_png16(np_)
+        ids = read_png16(np_, "Cityscapes instanceIds PNG",
+                         f"instanceIds files are 16-bit (labelId * 1000 + k): {_REEXTRACT}.")
         check_same_size(ip, image.shape, np_, ids.shape)
+        # every pixel's class, as the instance map says it, must be the labelIds class
+        bad = np.where(ids >= 1000, ids // 1000, ids) != lab
+        if bad.any():
+            y, x = (int(v[0]) for v in np.nonzero(bad))
+            v = int(ids[y, x])
+            raise LabelRangeError(
+                f"{np_}: instance ids disagree with {lp} at {int(bad.sum())} pixels, e.g. (y, x) = ({y}, {x}): "
+                f"instanceId {v} says class {v // 1000 if v >= 1000 else v}, labelIds says {int(lab[y, x])}; "
+                f"the two files are not of the same frame or one is damaged: {_REEXTRACT}")
         inst = np.zeros(ids.shape, np.int32)
         uniq = np.unique(ids[ids >= 1000])
         classes = []
-        for k, v in enumerate(uniq[_LUT[np.minimum(uniq // 1000, 255)] != 255], start=1):
+        for k, v in enumerate(uniq[_THING[uniq // 1000]], start=1):
             inst[ids == v] = k
             classes.append(int(_LUT[v // 1000]))
         classes = np.array(classes, np.int64)
+        crowd = (ids < 1000) & _THING[lab]
         return Sample(image=image, semantic=sem, instances=inst, instance_classes=classes,
                       boxes=boxes_from_instances(inst, len(classes)), image_id=self.ids[i], num_classes=19,
-                      class_names=CITYSCAPES_CLASSES)
+                      class_names=CITYSCAPES_CLASSES, crowd=crowd)

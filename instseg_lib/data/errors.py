@@ -17,6 +17,10 @@ class MissingSplitError(DataError, FileNotFoundError):
     """The split file (e.g. ``ImageSets/Segmentation/val.txt``) is absent."""
 
 
+class MissingFileError(DataError, FileNotFoundError):
+    """A file that the dataset's layout or annotation lists (image, label map) does not exist."""
+
+
 class CorruptFileError(DataError):
     """An image, PNG, ``.mat``, XML or JSON file cannot be decoded."""
 
@@ -27,6 +31,20 @@ class SizeMismatchError(DataError):
 
 class LabelRangeError(DataError):
     """A label map holds values outside the dataset's label set."""
+
+
+class MissingAnnotationError(DataError, FileNotFoundError):
+    """An annotation file of one image is absent where its folder exists (e.g. a VOC
+    ``SegmentationObject/<id>.png``), and the caller asked for an error."""
+
+
+class MissingAnnotationWarning(UserWarning):
+    """The warning form of :class:`MissingAnnotationError`: the sample is returned without
+    that annotation (``has_instances=False``)."""
+
+
+class UnknownCategoryWarning(UserWarning):
+    """Annotations of a category whose name the reader does not know were dropped."""
 
 
 class ChecksumError(DataError):

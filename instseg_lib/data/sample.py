@@ -22,6 +22,11 @@ class Sample:
       ``semantic`` is all void, ``instances`` all 0, and only ``boxes`` and
       ``instance_classes`` carry the N objects.
     - ``has_instances``: ``False`` for semantic-only sets (PASCAL-Context): N = 0.
+    - ``crowd``: ``(H, W)`` bool, the pixels of regions annotated as a crowd rather than as
+      instances (COCO ``iscrowd=1``, Cityscapes group regions of instance classes), also
+      where an instance lies on top of them; ``None`` when the dataset has none. Crowd
+      regions are never instances (``instances`` is 0 there unless a real instance covers
+      the pixel); targets use this map to ignore them instead of calling them background.
     """
 
     image: np.ndarray
@@ -35,6 +40,7 @@ class Sample:
     has_masks: bool = True
     has_instances: bool = True
     meta: dict = field(default_factory=dict)
+    crowd: np.ndarray | None = None
 
     @property
     def num_instances(self) -> int:
@@ -57,6 +63,8 @@ class Sample:
             (self.instance_classes.dtype == np.int64 and self.instance_classes.ndim == 1, "instance_classes (N,) int64"),
             (self.boxes.dtype == np.float32 and self.boxes.shape == (self.num_instances, 4), "boxes (N,4) float32"),
         ]
+        if self.crowd is not None:
+            checks.append((self.crowd.dtype == np.bool_ and self.crowd.shape == (h, w), "crowd (H,W) bool"))
         for ok, what in checks:
             if not ok:
                 raise ValueError(f"sample {self.image_id}: field is not {what}")

@@ -112,17 +112,25 @@ class RandomScaleRotateCrop(v2.Transform):
 
 
 def to_tv(sample: Sample) -> tuple:
+    """``(image, semantic, instances[, boxes][, crowd])`` as tv_tensors: boxes for box-only
+    samples, the crowd map (uint8, fill 0) when the sample has one."""
     h, w = sample.size
     img = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1))
     sem = torch.from_numpy(np.ascontiguousarray(sample.semantic))[None].as_subclass(SemanticMask)
     inst = tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(sample.instances))[None])
-    if sample.has_masks:  # boxes are recomputed from the warped masks: do not warp them
-        return img, sem, inst
-    boxes = tv_tensors.BoundingBoxes(torch.from_numpy(sample.boxes).reshape(-1, 4), format="XYXY", canvas_size=(h, w))
-    return img, sem, inst, boxes
+    out: tuple = (img, sem, inst)
+    if not sample.has_masks:  # with masks, boxes are recomputed from the warped masks: do not warp them
+        out += (tv_tensors.BoundingBoxes(torch.from_numpy(sample.boxes).reshape(-1, 4), format="XYXY",
+                                         canvas_size=(h, w)),)
+    if sample.crowd is not None:
+        out += (tv_tensors.Mask(torch.from_numpy(np.ascontiguousarray(sample.crowd, dtype=np.uint8))[None]),)
+    return out
 
 
-def from_tv(sample: Sample, img, sem, inst, boxes=None) -> Sample:
+def from_tv(sample: Sample, img, sem, inst, *rest) -> Sample:
+    rest = list(rest)
+    boxes = rest.pop(0) if not sample.has_masks else None
+    crowd = rest.pop(0)[0].numpy().astype(bool) if sample.crowd is not None else None
     image = img.permute(1, 2, 0).numpy()
     semantic = sem[0].numpy()
     if sample.has_masks:
@@ -135,7 +143,8 @@ def from_tv(sample: Sample, img, sem, inst, boxes=None) -> Sample:
         instances, classes, new_boxes = inst[0].numpy().astype(np.int32), sample.instance_classes[keep], b[keep]
         meta = {k: (v[keep] if isinstance(v, np.ndarray) and len(v) == len(keep) else v) for k, v in sample.meta.items()}
     return sample.replace(image=np.ascontiguousarray(image), semantic=np.ascontiguousarray(semantic),
-                          instances=np.ascontiguousarray(instances), instance_classes=classes, boxes=new_boxes, meta=meta)
+                          instances=np.ascontiguousarray(instances), instance_classes=classes, boxes=new_boxes, meta=meta,
+                          crowd=crowd)
 
 
 class SampleTransform:
@@ -185,7 +194,8 @@ def collate(samples: list[Sample]) -> dict[str, Any]:
     """Batch Samples: pad to the largest size (image 0, class map 255, instances 0).
 
     Returns ``image`` uint8 (B,3,H,W), ``semantic`` int64 (B,H,W), ``instances`` int64
-    (B,H,W) and per-sample lists ``boxes``, ``instance_classes``, ``image_id``.
+    (B,H,W), ``crowd`` bool (B,H,W) (False for samples without crowd regions) and
+    per-sample lists ``boxes``, ``instance_classes``, ``image_id``.
     """
     H = max(s.size[0] for s in samples)
     W = max(s.size[1] for s in samples)
@@ -193,12 +203,15 @@ def collate(samples: list[Sample]) -> dict[str, Any]:
     image = torch.zeros(B, 3, H, W, dtype=torch.uint8)
     semantic = torch.full((B, H, W), 255, dtype=torch.int64)
     instances = torch.zeros(B, H, W, dtype=torch.int64)
+    crowd = torch.zeros(B, H, W, dtype=torch.bool)
     for i, s in enumerate(samples):
         h, w = s.size
         image[i, :, :h, :w] = torch.from_numpy(s.image).permute(2, 0, 1)
         semantic[i, :h, :w] = torch.from_numpy(s.semantic)
         instances[i, :h, :w] = torch.from_numpy(s.instances)
-    return {"image": image, "semantic": semantic, "instances": instances,
+        if s.crowd is not None:
+            crowd[i, :h, :w] = torch.from_numpy(s.crowd)
+    return {"image": image, "semantic": semantic, "instances": instances, "crowd": crowd,
             "boxes": [torch.from_numpy(s.boxes) for s in samples],
             "instance_classes": [torch.from_numpy(s.instance_classes) for s in samples],
             "image_id": [s.image_id for s in samples]}

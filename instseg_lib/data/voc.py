@@ -3,16 +3,24 @@
 Class map: ``SegmentationClass/<id>.png`` (palette PNG, 0..20, 255 = void band).
 Instances: ``SegmentationObject/<id>.png`` (palette PNG, 1..N, 255 = the same void band);
 the class of an instance is the majority class under it in the class map.
+
+Without a ``SegmentationObject`` folder every sample has ``has_instances=False``. With the
+folder, an image whose object PNG is missing is reported: ``missing_instances="warn"``
+(default) warns with :class:`~.errors.MissingAnnotationWarning` and returns the sample
+without instances, ``"error"`` raises :class:`~.errors.MissingAnnotationError`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import warnings
+
 import numpy as np
 
 from .base import SegDataset, resolve_root
 from .classes import VOC_CLASSES, VOC_PALETTE
+from .errors import MissingAnnotationError, MissingAnnotationWarning
 from .formats import check_label_range, check_same_size, read_label_png, read_rgb, read_split
 from .sample import Sample, boxes_from_instances, majority_classes, relabel_consecutive
 
@@ -22,8 +30,11 @@ class VOCDataset(SegDataset):
     num_classes = 21
     class_names = VOC_CLASSES
 
-    def __init__(self, root: str | Path, split: str = "train", transform=None):
+    def __init__(self, root: str | Path, split: str = "train", transform=None, missing_instances: str = "warn"):
         super().__init__(root, split, transform)
+        if missing_instances not in ("warn", "error"):
+            raise ValueError(f"missing_instances must be 'warn' or 'error', got {missing_instances!r}")
+        self.missing_instances = missing_instances
         self.root = resolve_root("voc", root, ["", "VOC2012", "VOCdevkit/VOC2012"], "JPEGImages")
         self.ids = read_split(self.root / "ImageSets" / "Segmentation" / f"{split}.txt",
                               "VOC segmentation splits are train, val and trainval.")
@@ -45,6 +56,13 @@ class VOCDataset(SegDataset):
                 obj = read_label_png(op, VOC_PALETTE)
             except FileNotFoundError:
                 obj = None
+                msg = (f"{op} is missing although {self._dir}/SegmentationObject exists: image {iid} has no "
+                       f"instance annotation. Re-extract the dataset (VOCtrainval_11-May-2012.tar) or remove "
+                       f"{iid} from the split file")
+                if self.missing_instances == "error":
+                    raise MissingAnnotationError(msg) from None
+                warnings.warn(f"{msg}; reading it without instances (has_instances=False)",
+                              MissingAnnotationWarning, stacklevel=3)
         else:
             obj = None
         if obj is not None:

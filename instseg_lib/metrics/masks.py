@@ -54,12 +54,23 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int, *, where: st
     if isinstance(segmentation, dict):
         if "counts" not in segmentation or "size" not in segmentation:
             raise PredictionFormatError(f"{where}: RLE segmentation needs 'size' and 'counts'")
-        size = [int(s) for s in segmentation["size"]]
+        try:
+            size = [int(s) for s in segmentation["size"]]
+        except (TypeError, ValueError):
+            size = []
+        if len(size) != 2:
+            raise PredictionFormatError(f"{where}: RLE 'size' must be [height, width], got {segmentation['size']!r}")
         if size != [height, width]:
             raise MaskSizeError(
                 f"{where}: mask size {size[0]}x{size[1]} differs from image size "
                 f"{height}x{width}"
             )
+        from ..data.formats import check_coco_rle
+
+        try:  # pycocotools' C code writes past its buffer on runs that do not add up
+            check_coco_rle(segmentation, height, width)
+        except (ValueError, TypeError) as exc:
+            raise PredictionFormatError(f"{where}: malformed RLE segmentation ({exc})") from None
         counts = segmentation["counts"]
         if isinstance(counts, list):  # uncompressed RLE (COCO crowd annotations)
             return mask_utils.frPyObjects(segmentation, height, width)
@@ -69,6 +80,16 @@ def segmentation_to_rle(segmentation: Any, height: int, width: int, *, where: st
     if isinstance(segmentation, list):  # polygons
         if len(segmentation) == 0:
             return encode(np.zeros((height, width), dtype=bool))[0]
+        # Guard what pycocotools cannot take (its rasteriser allocates per pixel of outline, so a
+        # coordinate of 1e30 exhausts memory). A first ring of 4 numbers stays what pycocotools,
+        # and so COCOeval, makes of it (a box), for agreement with the reference evaluator.
+        for ring in segmentation:
+            if not isinstance(ring, list) or len(ring) % 2 or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                    and abs(v) <= 4 * (height + width) for v in ring):
+                raise PredictionFormatError(
+                    f"{where}: a polygon must be a list of points (x, y) of finite numbers "
+                    f"near the {width}x{height} image")
         try:
             parts = mask_utils.frPyObjects(segmentation, height, width)
         except Exception as exc:  # pycocotools raises bare Exceptions on bad polygons

@@ -26,7 +26,7 @@ import torch
 
 from ..data import open_dataset, train_transforms
 from ..data.targets import wu_box_targets
-from ..experiments import Result, RunContext, run_experiment
+from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import hough_group
 from ..losses import DEFAULT_BOX_IOU_THRESHOLD, bootstrapped_cross_entropy, weighted_smooth_l1
 from ..metrics import SDSEvaluator
@@ -73,7 +73,7 @@ def _initialise(model: torch.nn.Module, cfg: Any, ctx: RunContext) -> None:
 
 def _load_trained(model: torch.nn.Module, result: Result, device: str) -> torch.nn.Module:
     """Load the final checkpoint that training wrote beside ``result``."""
-    state = torch.load(result.path.with_suffix(".pt"), map_location=device, weights_only=True)
+    state = load_checkpoint(result.path.with_suffix(".pt"), map_location=device)
     model.load_state_dict(state["model"])
     return model.to(device).eval()
 
