@@ -257,21 +257,23 @@ def learning_frame(results: Mapping[str, Any], noise, dataset: str, profile: Pro
     return pd.DataFrame(recs)
 
 
-def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profile | str, title: str = ""):
-    """Every run's training-loss curve on one axis, with the class-prior entropy as a line:
-    a curve that ends above it learned nothing from the images."""
+def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profile | str, title: str = "",
+                       prior_entropy: bool = True, ylabel: str = "training loss (nats)"):
+    """Every run's training-loss curve on one axis, with the class-prior entropy as a line
+    (for cross-entropy losses): a curve that ends above it learned nothing from the images."""
     import matplotlib.pyplot as plt
 
-    h = class_prior_entropy(dataset, profile)
+    h = class_prior_entropy(dataset, profile) if prior_entropy else None
     fig, ax = plt.subplots(figsize=(7, 3.2))
     cmap = plt.get_cmap("viridis")
     items = [(rid, r) for rid, r in results.items() if r.metrics.get("loss_curve")]
     for k, (rid, r) in enumerate(items):
         c = np.asarray(r.metrics["loss_curve"], dtype=float)
         ax.plot(c[:, 0], c[:, 1], lw=1.2, color=cmap(k / max(1, len(items) - 1)), label=rid)
-    ax.axhline(h, color="crimson", ls="--", lw=1, label="class-prior entropy")
+    if h is not None:
+        ax.axhline(h, color="crimson", ls="--", lw=1, label="class-prior entropy")
     ax.set_xlabel("training step")
-    ax.set_ylabel("training loss (nats)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title or f"Training loss of every run ({dataset} twin, {get_profile(profile).name if not isinstance(profile, Profile) else profile.name} profile)")
     if len(items) <= 16:
         ax.legend(fontsize=6, ncol=2, loc="upper right")

@@ -476,6 +476,34 @@ def learning_frame(results: dict[str, Result], noise: Noise, dataset: str, profi
     return frame(results, noise, dataset, profile)
 
 
+def localization_results(configs: dict[str, InstanceConfig]) -> dict[str, Result]:
+    """The (cached) localization-net result of each Table 6 row, keyed by row id."""
+    return {rid: run_localization(cfg.localization) for rid, cfg in configs.items()}
+
+
+def localization_frame(configs: dict[str, InstanceConfig], results: dict[str, Result]):
+    """Did the localization nets and the pipelines learn? Per Table 6 row: the localization
+    net's first-steps and final smooth-L1 loss (regression has no class prior; a net that
+    learned nothing ends near its start), and the pipeline's mAP^r next to the trivial
+    predictor's 0 (it returns no instances)."""
+    import pandas as pd
+
+    recs = []
+    for rid, cfg in configs.items():
+        loc = run_localization(cfg.localization).metrics
+        start, end = loc.get("initial_loss"), loc.get("final_loss")
+        learned = start is not None and end is not None and end < 0.8 * start
+        ap = results[rid].metrics["map_r_0.5"] if rid in results else None
+        recs.append({"row": rid, "localization net": cfg.localization.name,
+                     "first-steps loss": None if start is None else round(start, 4),
+                     "final loss": None if end is None else round(end, 4),
+                     "mAP^r_0.5 %": None if ap is None else round(ap, 2), "trivial predictor mAP^r_0.5 %": 0.0,
+                     "status": ("learned" if learned and (ap or 0) > 0 else
+                                "localization loss fell, but no instance found" if learned else
+                                "not learning (loss fell by less than 20%)")})
+    return pd.DataFrame(recs)
+
+
 def table7_noise(profile: Profile | str) -> dict[str, Noise]:
     """One :class:`Noise` per Table 7 row: each block's twin and depth has its own spread."""
     return noise_by_row(plan_table7(profile), profile)
