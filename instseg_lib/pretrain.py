@@ -319,6 +319,18 @@ def standin_state(cfg: PretrainConfig, device: str = "cpu") -> tuple[dict[str, t
     return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res
 
 
+def init_key(profile: Profile | str, depth: int, width: int | None = None) -> str:
+    """What a fine-tuning config records of its initialisation: the stand-in pretraining's
+    name and config hash (ImageNet weights, where they load, take precedence at run time)."""
+    from .experiments import config_hash
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    if f"resnet{depth}" not in ARCHS:
+        return ""  # no such backbone: the config's own validation refuses the depth
+    cfg = replace(pretrain_config(p, f"resnet{depth}"), width=width or p.width)
+    return f"{cfg.name}-{config_hash(cfg)}"
+
+
 def initialise_backbone(backbone: nn.Module, profile: Profile | str, arch: str | None = None) -> dict[str, Any]:
     """Initialise ``backbone`` as the papers do, from ImageNet, or from its stand-in.
 

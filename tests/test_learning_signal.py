@@ -193,3 +193,21 @@ def test_standin_pretraining_is_cached_disjoint_and_initialises_the_trunk(tmp_pa
     assert torch.equal(bb.conv1.weight, state["conv1.weight"]) and not torch.equal(before, bb.conv1.weight)
     with pytest.raises(ValueError, match="no stand-in"):
         pretrain.pretrain_config("smoke", "vgg16")
+
+
+def test_the_fine_tuning_config_hash_follows_its_pretraining():
+    """A changed stand-in pretraining must not serve stale cached fine-tuned results."""
+    from dataclasses import replace as dc_replace
+
+    from instseg_lib.experiments import config_hash
+    from instseg_lib.profiles import get_profile
+    from instseg_lib.recipes import wu2016 as wu
+
+    p = get_profile("smoke")
+    a = wu.semantic_config(p, "voc", 50, 16, 3, 6)
+    assert a.init.startswith("standin-resnet50-w8-")
+    steps = dict(p.extra["pretrain_steps"], resnet50=7)
+    b = wu.semantic_config(dc_replace(p, extra={**p.extra, "pretrain_steps": steps}), "voc", 50, 16, 3, 6)
+    assert a.init != b.init and config_hash(a) != config_hash(b)
+    assert wu.semantic_config(p, "voc", 101, 16, 3, 6).init.startswith("standin-resnet101-")
+    assert wu.localization_config(p, 101).init == wu.semantic_config(p, "voc", 101).init

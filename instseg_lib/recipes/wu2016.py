@@ -32,7 +32,7 @@ from ..losses import DEFAULT_BOX_IOU_THRESHOLD, bootstrapped_cross_entropy, weig
 from ..metrics import SDSEvaluator
 from ..models import FCRN, FCRNConfig, FCRNLocalization, field_of_view
 from ..papers.schema import Noise, Row
-from ..pretrain import initialise_backbone
+from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import DivergedError, TrainConfig, progress_enabled, train
 from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_entropy, collate_dicts,
@@ -105,6 +105,9 @@ class SemanticConfig:
     n_eval: int | None
     seed: int = 0
     pretrained: bool = True
+    #: The stand-in pretraining this run starts from (its config hash), so that a changed
+    #: pretraining invalidates the cached fine-tuned results (``pretrain.init_key``).
+    init: str = ""
 
     @property
     def dilation(self) -> int:
@@ -137,7 +140,7 @@ def semantic_config(profile: Profile | str, dataset: str, depth: int = 50, outpu
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = SemanticConfig(dataset=dataset, depth=depth, output_stride=output_stride, kernel=kernel,
                          paper_dilation=dilation, bootstrap_k=bootstrap_k, n_eval=p.eval_subset,
-                         **_profile_sizes(p))
+                         init=init_key(p, depth), **_profile_sizes(p))
     return replace(cfg, **overrides) if overrides else cfg
 
 
@@ -235,6 +238,9 @@ class LocalizationConfig:
     paper_dilation: int = 12
     seed: int = 0
     pretrained: bool = True
+    #: The stand-in pretraining this run starts from (its config hash), so that a changed
+    #: pretraining invalidates the cached fine-tuned results (``pretrain.init_key``).
+    init: str = ""
 
     @property
     def name(self) -> str:
@@ -252,7 +258,7 @@ def localization_config(profile: Profile | str, depth: int = 50, bootstrap: bool
                         weighted: bool = False, dataset: str = "voc", **overrides: Any) -> LocalizationConfig:
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = LocalizationConfig(dataset=dataset, depth=depth, bootstrap=bootstrap, weighted=weighted,
-                             **_profile_sizes(p))
+                             init=init_key(p, depth), **_profile_sizes(p))
     return replace(cfg, **overrides) if overrides else cfg
 
 
