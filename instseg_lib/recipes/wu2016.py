@@ -465,13 +465,19 @@ def instance_noise(profile: Profile | str) -> Noise:
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     base = table6_configs(p)["r50"]
-    runs = [run_instances(replace(base, localization=replace(base.localization, seed=seed),
-                                  semantic=replace(base.semantic, seed=seed)))
-            for seed in range(p.noise_seeds)]
+    runs, diverged = [], []
+    for seed in range(p.noise_seeds):
+        try:
+            runs.append(run_instances(replace(base, localization=replace(base.localization, seed=seed),
+                                              semantic=replace(base.semantic, seed=seed))))
+        except DivergedError as err:  # a replicate that diverged has no numbers; say so
+            diverged.append(f"seed {seed} diverged ({err})")
+    if len(runs) < 2:
+        raise DivergedError(f"Table 6 noise: fewer than two seed replicates trained: {'; '.join(diverged)}")
     sigma = seed_spread([{col: r.metrics[key] for col, key in INSTANCE_COLUMNS.items()} for r in runs])
     source = (f"σ is the spread of Table 6's 50-layer row over {len(runs)} seeds of both nets "
               f"(mAP^r@0.5 σ = {sigma.get('mAP^r_0.5 %', float('nan')):.2f} points); the trivial predictor "
-              "returns no instances (AP^r 0).")
+              "returns no instances (AP^r 0)." + (f" Left out: {'; '.join(diverged)}." if diverged else ""))
     return Noise(sigma=sigma, chance={col: 0.0 for col in INSTANCE_COLUMNS}, z=t_factor(len(runs)), source=source)
 
 
