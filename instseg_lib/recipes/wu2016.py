@@ -40,7 +40,6 @@ from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_
                      loss_record, pad_to_multiple, predict_probabilities, recipe_settings, seed_spread, t_factor,
                      to_tensors)
 
-__all__ = ["loss_curves_figure"]  # re-exported: notebooks call it as wu.loss_curves_figure
 
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
