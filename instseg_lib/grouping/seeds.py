@@ -105,23 +105,27 @@ def _check_mode(mode: str) -> None:
 
 
 def seediness_from_probs(probs: torch.Tensor, mode: Mode = "class_aware") -> Seediness:
-    """§3.4: ``S_p``, ``τ_p`` and ``c_p`` from ``C^τ_pc`` of shape (T, C + 1, H, W).
+    """§3.4: ``S_p``, ``τ_p`` and ``c_p`` from ``C^τ_pc`` of shape (T, C + 1, *pixels).
 
     ``class_aware`` (the paper): ``S_p = max_τ max_{c>=1} C^τ_pc``, ``(τ_p, c_p)`` its
     argmax (τ-major, first maximum on ties). ``class_agnostic``: ``S_p = max_τ
     Σ_{c>=1} C^τ_pc``, ``c_p = argmax_{c>=1} C^{τ_p}_pc``. Class ids count background as 0.
+    ``*pixels`` is any trailing shape, (H, W) or the (P,) pixels of a candidate grid.
     """
     _check_mode(mode)
-    if probs.dim() != 4 or probs.shape[1] < 2:
-        raise ValueError(f"probs must be (T, C + 1, H, W) with C >= 1; got {tuple(probs.shape)}")
-    fg = probs[:, 1:].float()
-    t, c, h, w = fg.shape
+    if probs.dim() < 3 or probs.shape[1] < 2:
+        raise ValueError(f"probs must be (T, C + 1, *pixels) with C >= 1; got {tuple(probs.shape)}")
+    spatial = probs.shape[2:]
+    fg = probs[:, 1:].float().reshape(probs.shape[0], probs.shape[1] - 1, -1)
+    t, c, p = fg.shape
     if mode == "class_aware":
-        score, idx = fg.reshape(t * c, h, w).max(0)
-        return Seediness(score, idx // c, idx % c + 1)
-    score, tau = fg.sum(1).max(0)
-    cls = fg.gather(0, tau[None, None].expand(1, c, h, w))[0].argmax(0) + 1
-    return Seediness(score.clamp(max=1.0), tau, cls)
+        score, idx = fg.reshape(t * c, p).max(0)
+        tau, cls = idx // c, idx % c + 1
+    else:
+        score, tau = fg.sum(1).max(0)
+        score = score.clamp(max=1.0)  # a sum of probabilities may round above 1
+        cls = fg.gather(0, tau[None, None].expand(1, c, p))[0].argmax(0) + 1
+    return Seediness(score.view(spatial), tau.view(spatial), cls.view(spatial))
 
 
 def candidate_grid(h: int, w: int, stride: int = 4, device: torch.device | str | None = None) -> torch.Tensor:
@@ -192,16 +196,28 @@ def grow_masks(embedding: torch.Tensor, seed_index: torch.Tensor, sq_thresholds:
     if n == 0 or h * w == 0:
         return out.view(n, h, w)
     a = embedding.reshape(d, h * w).float()
-    sq_a = (a * a).sum(0)
+    sq_a = _sq_norms(a)
     thr = sq_thresholds.to(a.device, torch.float32)
     for s in range(0, n, chunk):
-        idx = seed_index[s:s + chunk]
-        b = a[:, idx].T  # (n, d)
-        # No clamp needed here: thresholds are > 0, so a tiny negative distance is "inside" anyway.
-        d2 = sq_a[None, :] + (b * b).sum(1)[:, None] - 2.0 * (b @ a)
-        out[s:s + chunk] = d2 <= thr[s:s + chunk, None]
+        b = a[:, seed_index[s:s + chunk]].T  # (n, d)
+        # ||a||² - 2 b·a in one fused addmm, compared with thr - ||b||²: no extra (n, HW) temporaries.
+        # No clamp at 0 needed: thresholds are > 0, so a tiny negative distance is "inside" anyway.
+        part = torch.addmm(sq_a[None].expand(b.shape[0], -1), b, a, alpha=-2.0)
+        out[s:s + chunk] = part <= (thr[s:s + chunk] - (b * b).sum(1))[:, None]
     out[torch.arange(n, device=out.device), seed_index] = True
     return out.view(n, h, w)
+
+
+def _sq_norms(a: torch.Tensor) -> torch.Tensor:
+    """Column norms ``||a[:, j]||²`` of a (d, P) matrix.
+
+    A row-by-row ``addcmul`` loop: on CPU ``(a * a).sum(0)`` reduces over the strided outer
+    dimension ~15x slower (measured, 64 x 153,600), and d is at most 256 rows.
+    """
+    out = a[0] * a[0]
+    for row in a[1:]:
+        out.addcmul_(row, row)
+    return out
 
 
 def _check_inputs(embedding: torch.Tensor, probs: torch.Tensor, taus: Sequence[float]) -> tuple[float, ...]:
@@ -235,20 +251,21 @@ def sample_seeds(
     ``S_p < min_score`` are left out (default: none). Returns the seeds in selection order.
     """
     taus = _check_inputs(embedding, probs, taus)
-    if not bool(torch.isfinite(probs).all()):
-        raise ValueError("probs contain NaN or inf")
     d, h, w = embedding.shape
-    seed_map = seediness_from_probs(probs, mode)
     cand = candidate_grid(h, w, stride, embedding.device)
-    s = seed_map.score.reshape(-1)[cand]
-    if min_score > 0:
-        cand, s = cand[s >= min_score], s[s >= min_score]
-    emb = embedding.reshape(d, -1)[:, cand].T
-    pick = cand[select_seeds(emb, s, num_seeds, alpha)]
-    tau_index = seed_map.tau_index.reshape(-1)[pick]
+    # Seediness (and the NaN check) only where a seed may fall: 16x less work at stride 4.
+    cprobs = probs.reshape(*probs.shape[:2], -1)[:, :, cand]
+    if not bool(torch.isfinite(cprobs).all()):
+        raise ValueError("probs contain NaN or inf at seed candidates")
+    seed_map = seediness_from_probs(cprobs, mode)
+    keep = seed_map.score >= min_score if min_score > 0 else slice(None)
+    cand, s = cand[keep], seed_map.score[keep]
+    emb = embedding.reshape(d, -1)[:, cand].T.contiguous()
+    order = select_seeds(emb, s, num_seeds, alpha)
+    pick = cand[order]
+    tau_index = seed_map.tau_index[keep][order]
     tau_values = torch.tensor(taus, dtype=torch.float32, device=embedding.device)[tau_index]
-    return SeedSelection(pick, tau_values, tau_index, seed_map.classes.reshape(-1)[pick],
-                         seed_map.score.reshape(-1)[pick])
+    return SeedSelection(pick, tau_values, tau_index, seed_map.classes[keep][order], s[order])
 
 
 @torch.no_grad()
