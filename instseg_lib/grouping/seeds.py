@@ -366,7 +366,7 @@ def seediness_targets(
     keep = (torch.ones_like(ids, dtype=torch.bool) if valid is None
             else valid.reshape(-1).to(embedding.device).bool())
     vid = keep.nonzero(as_tuple=True)[0]
-    av, idv = a[:, vid].T, ids[vid]  # valid pixels only
+    av, idv = a[:, vid].T.contiguous(), ids[vid]  # valid pixels only
     gt = torch.zeros(vid.numel(), max(n, 1), device=a.device)
     fg = idv > 0
     gt[fg.nonzero(as_tuple=True)[0], idv[fg] - 1] = 1.0
