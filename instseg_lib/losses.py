@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .grouping.seeds import SEED_IOU_THRESHOLD, seediness_targets
-from .models.embedding import FATHI_TAUS, log_dissimilarity, log_similarity, pairwise_sq_distances
+from .models.embedding import FATHI_TAUS, FathiOutput, log_dissimilarity, log_similarity, pairwise_sq_distances
 from .models.fcrn import select_class_boxes
 
 #: IoU above which a pixel's predicted box counts as "easy" for the localization net.
@@ -419,7 +419,7 @@ def fathi_lambda(step: int, hold_steps: int, ramp_steps: int, lam_max: float = F
 
 
 def fathi_loss(
-    output: Any,
+    output: FathiOutput,
     batch: dict[str, Any],
     lam: float,
     *,
