@@ -6,6 +6,12 @@ Wu, Shen & van den Hengel 2016:
 - :func:`weighted_smooth_l1`: the localization net's smoothed-l1 loss [Fast R-CNN] with
   per-instance size weights and IoU-based bootstrapping (§2.1, §2.2).
 
+Fathi et al. 2017 (the choices the paper leaves open are listed in each docstring):
+
+- :func:`embedding_loss`: pairwise similarity cross-entropy over K pixels per instance, §3.2;
+- :func:`seediness_loss`: mask-classification / seediness loss at sampled seeds, §3.4;
+- :func:`fathi_loss` with :func:`fathi_lambda`: ``L = L_e + λ L_cls``, §3.5.
+
 **K is per image (per crop).** §2.2 derives Eq. 1 "for simplicity" with one crop per
 mini-batch and asks for "at least a reasonable number of pixels kept per mini-batch";
 Table 7's "keep the 512 hardest pixels" therefore counts pixels of one crop. With
@@ -17,10 +23,13 @@ crops of the batch are then averaged together, as Eq. 1 averages over the kept s
 from __future__ import annotations
 
 import math
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
 
+from .grouping.seeds import SEED_IOU_THRESHOLD, seediness_targets
+from .models.embedding import FATHI_TAUS, FathiOutput, log_dissimilarity, log_similarity, pairwise_sq_distances
 from .models.fcrn import select_class_boxes
 
 #: IoU above which a pixel's predicted box counts as "easy" for the localization net.
@@ -173,3 +182,269 @@ def weighted_smooth_l1(
     if wk.numel() == 0 or float(wk.sum()) <= 0:
         return pred.sum() * 0.0
     return (wk * per_pixel[keep]).sum() / wk.sum()
+
+
+# =========================================================================== Fathi et al. 2017
+# Embedding loss (§3.2) and mask-classification / seediness loss (§3.4) of "Semantic instance
+# segmentation via deep metric learning". The similarity σ and its logarithms live in
+# instseg_lib.models.embedding; the seediness targets in instseg_lib.grouping.seeds.
+
+#: Pixels sampled per instance for the seediness loss, §3.4 ("K = 10 random points per
+#: object instance").
+SEED_POINTS_PER_INSTANCE = 10
+#: Pixels sampled per instance for the embedding loss. §3.2 names K but gives no value;
+#: ours (the profiles pass their own ``pixels_per_instance``).
+EMBEDDING_POINTS_PER_INSTANCE = 64
+#: λ's final value in L = L_e + λ L_cls (§3.5: "a maximum value of 0.2").
+FATHI_LAMBDA_MAX = 0.2
+
+
+def sample_pixels_per_instance(
+    groups: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Up to ``k`` random positions of each distinct value of ``groups`` (P,), without replacement.
+
+    Returns indices into ``groups`` ordered by group value. A group with fewer than ``k``
+    members contributes all of them once (no duplicates: a duplicated pixel would only add
+    zero-loss pairs of a pixel with itself). Vectorised: random keys, a stable sort by
+    group, then the rank within each group. ``generator`` must live on ``groups``' device.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1; got {k}")
+    n = groups.numel()
+    if n == 0:
+        return torch.zeros(0, dtype=torch.long, device=groups.device)
+    perm = torch.rand(n, generator=generator, device=groups.device).argsort()
+    g, order = groups[perm].sort(stable=True)
+    perm = perm[order]
+    pos = torch.arange(n, device=groups.device)
+    first = torch.ones(n, dtype=torch.bool, device=groups.device)
+    first[1:] = g[1:] != g[:-1]
+    start = torch.where(first, pos, torch.zeros_like(pos)).cummax(0).values
+    return perm[(pos - start) < k]
+
+
+def embedding_pair_weights(
+    sizes: torch.Tensor, weighting: Literal["inverse_size", "uniform"] = "inverse_size",
+    include_diagonal: bool = False,
+) -> torch.Tensor:
+    """(M, M) weights ``w_pq`` of the sampled pairs, summing to 1 (§3.2).
+
+    ``sizes`` (M,): the pixel count of each sample's instance. ``"inverse_size"``:
+    ``w_pq ∝ 1 / (n_p n_q)``, "inversely proportional to the size of the instances p and q
+    belong to" (proportional to both ``1/n_p`` and ``1/n_q``). ``"uniform"``: ``w_pq ∝ 1``.
+    The diagonal ``p = q`` gets weight 0 unless ``include_diagonal``. All zeros when no
+    pair is left (a single sample without its diagonal).
+    """
+    inv = 1.0 / sizes.float().clamp(min=1)
+    if weighting == "inverse_size":
+        w = inv[:, None] * inv[None, :]
+    elif weighting == "uniform":
+        w = torch.ones(len(inv), len(inv), device=sizes.device)
+    else:
+        raise ValueError(f"unknown weighting {weighting!r}; use 'inverse_size' or 'uniform'")
+    if not include_diagonal:
+        w.fill_diagonal_(0.0)
+    total = w.sum()
+    return w / total if total > 0 else w
+
+
+def embedding_pair_loss(
+    embeddings: torch.Tensor,
+    ids: torch.Tensor,
+    sizes: torch.Tensor,
+    *,
+    weighting: Literal["inverse_size", "uniform"] = "inverse_size",
+    include_diagonal: bool = False,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """§3.2 loss over all pairs of M sampled pixels: ``-Σ_pq w_pq [1{y_p=y_q} log σ_pq +
+    1{y_p≠y_q} log(1-σ_pq)]``, with ``Σ w_pq = 1`` (:func:`embedding_pair_weights`).
+
+    ``embeddings`` (M, d); ``ids`` (M,) instance labels (background is one more label);
+    ``sizes`` (M,) sizes of their instances. σ is Eq. 1 from squared distances
+    (``A² + B² - 2AB``, clamped at 0); ``log σ = log 2 - softplus(d²)`` and
+    ``log(1-σ) = log tanh(d²/2)`` with ``d² >= eps`` (see
+    :func:`~instseg_lib.models.embedding.log_dissimilarity`), so coinciding embeddings give
+    a finite loss and gradient. Computed in float32. Example: two pixels of different
+    instances at squared distance 1 give ``-log tanh(1/2) ≈ 0.7719``.
+    """
+    e = embeddings.float()
+    d2 = pairwise_sq_distances(e, e)
+    same = ids[:, None] == ids[None, :]
+    ll = torch.where(same, log_similarity(d2), log_dissimilarity(d2, eps))
+    w = embedding_pair_weights(sizes, weighting, include_diagonal)
+    return -(w * ll).sum()
+
+
+def embedding_loss(
+    embedding: torch.Tensor,
+    instances: torch.Tensor,
+    valid: torch.Tensor | None = None,
+    k: int = EMBEDDING_POINTS_PER_INSTANCE,
+    *,
+    weighting: Literal["inverse_size", "uniform"] = "inverse_size",
+    include_diagonal: bool = False,
+    eps: float = 1e-4,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Embedding loss L_e of Fathi et al. §3.2 (Fig. 2), averaged over the images of a batch.
+
+    ``embedding`` (B, d, H, W) pixel embeddings at label resolution; ``instances`` (B, H, W)
+    int ids, 0 = background; ``valid`` (B, H, W) bool, False on void pixels (e.g.
+    ``semantic == 255`` or crowd), which are never sampled and do not count in sizes.
+
+    Per image: sample ``k`` valid pixels of each instance, **background counting as one
+    more instance** (§3.2: pixels of "different objects (including the background)" are
+    far apart), form all pairs of the sampled set S, target 1 for pairs of one instance
+    and 0 otherwise, and take the weighted cross-entropy of σ (Eq. 1) with
+    :func:`embedding_pair_loss`.
+
+    Choices the paper leaves open (ours):
+
+    - ``k``: §3.2 gives no value for L_e (its K = 10 is the seediness loss's, §3.4); the
+      default 64 is ours, recipes pass the profile's ``pixels_per_instance``;
+    - ``w_pq ∝ 1 / (n_p n_q)``, ``n`` the instance's valid pixel count in the image (crop),
+      normalised to ``Σ_pq w_pq = 1`` per image. With K samples per instance, instance pair
+      (i, j) then weighs ``K² / (n_i n_j)`` in total: small instances dominate and the
+      (large) background weighs little. ``weighting="uniform"`` gives every sampled pair
+      one weight, which is the Monte-Carlo estimate of the *dense* size-weighted loss over
+      all pixel pairs (the sampling already draws K per instance, whatever its size);
+    - normalisation: ``Σ w = 1`` replaces the printed ``1/|S|`` factor (with weights summing
+      to 1, dividing again by |S| would only shrink the loss as the number of instances
+      grows); the batch loss is the mean over images that have at least one pair;
+    - diagonal pairs ``p = q`` are left out (σ = 1 exactly: zero loss, zero gradient, they
+      would only dilute the weights); ``include_diagonal=True`` keeps them;
+    - an instance with fewer than ``k`` valid pixels contributes all of them, once;
+    - an image with a single instance (e.g. only background) still gets the pull-together
+      term; an image without valid pixels contributes nothing.
+
+    Sampling uses ``generator`` or torch's global RNG (seeded per step by the training loop).
+    Returns a scalar that keeps the graph even when no image has a pair.
+    """
+    if embedding.dim() != 4 or instances.shape != (embedding.shape[0], *embedding.shape[-2:]):
+        raise ValueError(f"embedding must be (B, d, H, W) and instances (B, H, W) of the same size; got "
+                         f"{tuple(embedding.shape)} and {tuple(instances.shape)}")
+    b, d = embedding.shape[:2]
+    losses = []
+    for i in range(b):
+        ids = instances[i].reshape(-1).long()
+        keep = ids >= 0 if valid is None else valid[i].reshape(-1).bool() & (ids >= 0)
+        vidx = keep.nonzero(as_tuple=True)[0]
+        if vidx.numel() < 2:
+            continue
+        vids = ids[vidx]
+        counts = torch.bincount(vids)
+        pick = vidx[sample_pixels_per_instance(vids, k, generator)]
+        if pick.numel() < 2:
+            continue
+        pid = ids[pick]
+        e = embedding[i].reshape(d, -1)[:, pick].T
+        losses.append(embedding_pair_loss(e, pid, counts[pid], weighting=weighting,
+                                          include_diagonal=include_diagonal, eps=eps))
+    if not losses:
+        return embedding.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
+def seediness_loss(
+    logits: torch.Tensor,
+    embedding: torch.Tensor,
+    instances: torch.Tensor,
+    instance_classes: Sequence[torch.Tensor],
+    valid: torch.Tensor | None = None,
+    k: int = SEED_POINTS_PER_INSTANCE,
+    *,
+    taus: Sequence[float] | None = None,
+    iou_threshold: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Mask-classification loss L_cls of Fathi et al. §3.4, averaged over the batch.
+
+    ``logits`` (B, T, C + 1, H, W): one classifier per τ of ``taus`` (default
+    :data:`~instseg_lib.models.embedding.FATHI_TAUS`); ``embedding`` (B, d, H, W), used
+    **detached** to build the targets; ``instances`` (B, H, W) ids; ``instance_classes``
+    per image, class of id ``i`` at ``i - 1`` (as :func:`~instseg_lib.data.transforms.
+    collate` gives them); ``valid`` (B, H, W) bool, False on void.
+
+    Per image: ``k = 10`` random valid pixels per instance, background again counting as
+    one more instance (so the seediness is also trained, towards label 0, on background);
+    at each point p and each τ, grow ``m(p, τ)`` from the current embeddings and label p
+    with the class of the best-matching ground truth if IoU > 0.5, else background
+    (:func:`~instseg_lib.grouping.seeds.seediness_targets`); softmax cross-entropy of the
+    τ-classifier at those points only. Targets are recomputed at every call.
+
+    Normalisation (ours): the mean over the sampled points and the T classifiers of each
+    image (the paper's ``1/|S|``), then the mean over images with at least one point.
+    """
+    taus = FATHI_TAUS if taus is None else tuple(taus)
+    thr = SEED_IOU_THRESHOLD if iou_threshold is None else iou_threshold
+    b, t, c = logits.shape[:3]
+    if t != len(taus):
+        raise ValueError(f"logits have {t} threshold classifiers for {len(taus)} taus {taus}")
+    if len(instance_classes) != b:
+        raise ValueError(f"need instance_classes for each of the {b} images; got {len(instance_classes)}")
+    losses = []
+    for i in range(b):
+        ids = instances[i].reshape(-1).long()
+        keep = ids >= 0 if valid is None else valid[i].reshape(-1).bool() & (ids >= 0)
+        vidx = keep.nonzero(as_tuple=True)[0]
+        if vidx.numel() == 0:
+            continue
+        pts = vidx[sample_pixels_per_instance(ids[vidx], k, generator)]
+        cls = torch.as_tensor(instance_classes[i], device=logits.device).long()
+        if cls.numel() and (int(cls.max()) >= c or int(cls.min()) < 0):
+            raise ValueError(f"instance class {int(cls.max())} outside 0..{c - 1}")
+        tg = seediness_targets(embedding[i], pts, instances[i], cls, taus,
+                               None if valid is None else valid[i], thr)
+        lg = logits[i].reshape(t, c, -1)[:, :, pts].float()  # (T, C + 1, M)
+        losses.append(F.cross_entropy(lg, tg.labels))
+    if not losses:
+        return logits.sum() * 0.0
+    return torch.stack(losses).mean()
+
+
+def fathi_lambda(step: int, hold_steps: int, ramp_steps: int, lam_max: float = FATHI_LAMBDA_MAX) -> float:
+    """λ of ``L = L_e + λ L_cls`` at ``step`` (§3.5).
+
+    "We initially set λ to 0, to give the embedding model time to learn proper
+    embeddings ... We gradually increase λ to a maximum value of 0.2." The schedule shape
+    is ours: 0 for ``hold_steps`` steps, then linear up to ``lam_max`` over ``ramp_steps``.
+    """
+    if step < hold_steps:
+        return 0.0
+    if ramp_steps <= 0:
+        return lam_max
+    return lam_max * min(1.0, (step - hold_steps + 1) / ramp_steps)
+
+
+def fathi_loss(
+    output: FathiOutput,
+    batch: dict[str, Any],
+    lam: float,
+    *,
+    k_embedding: int = EMBEDDING_POINTS_PER_INSTANCE,
+    k_seed: int = SEED_POINTS_PER_INSTANCE,
+    taus: Sequence[float] | None = None,
+    weighting: Literal["inverse_size", "uniform"] = "inverse_size",
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``L = L_e + λ L_cls`` (§3.5) on a collated batch; returns ``(loss, parts)``, ``parts``
+    the two losses, detached (L_cls NaN when not computed).
+
+    ``output`` is a :class:`~instseg_lib.models.FathiOutput` (``embedding``, ``logits``);
+    ``batch`` carries ``instances``, ``semantic``, ``instance_classes`` and optionally
+    ``crowd`` (:func:`~instseg_lib.data.transforms.collate`). Void = ``semantic == 255``
+    or crowd. With ``lam == 0`` L_cls is not computed (its targets cost a mask growing pass).
+    """
+    valid = batch["semantic"] != 255
+    if batch.get("crowd") is not None:
+        valid = valid & ~batch["crowd"].bool()
+    inst = batch["instances"]
+    le = embedding_loss(output.embedding, inst, valid, k_embedding, weighting=weighting)
+    parts = {"embedding": le.detach()}
+    if lam == 0:
+        # The zero term keeps the seediness head in the graph (DDP expects every parameter used).
+        return le + output.logits.sum() * 0.0, {**parts, "seediness": torch.full_like(parts["embedding"], float("nan"))}
+    lc = seediness_loss(output.logits, output.embedding, inst, batch["instance_classes"], valid, k_seed, taus=taus)
+    parts["seediness"] = lc.detach()
+    return le + lam * lc, parts

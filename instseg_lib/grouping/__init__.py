@@ -1,8 +1,29 @@
 """Pixels -> instances.
 
 Wu et al. 2016 §2.1: :func:`hough_group` (box voting + NMS + region NMS).
+Fathi et al. 2017 §3.3-3.4: :func:`seed_group` (seediness, diverse seed sampling, mask growing)
+and :func:`seediness_targets` (training targets of the seediness head).
 """
 
 from .hough import Instances, assign_to_kept, hough_group, region_nms, top_n_masks, voted_boxes
+from .seeds import (
+    Seediness,
+    SeedSelection,
+    SeedTargets,
+    candidate_grid,
+    first_n,
+    grow_masks,
+    instances_from_seeds,
+    sample_seeds,
+    seed_group,
+    seediness_from_probs,
+    seediness_targets,
+    select_seeds,
+)
 
-__all__ = ["Instances", "assign_to_kept", "hough_group", "region_nms", "top_n_masks", "voted_boxes"]
+__all__ = [
+    "Instances", "assign_to_kept", "hough_group", "region_nms", "top_n_masks", "voted_boxes",
+    "SeedSelection", "SeedTargets", "Seediness", "candidate_grid", "first_n", "grow_masks",
+    "instances_from_seeds", "sample_seeds", "seed_group", "seediness_from_probs", "seediness_targets",
+    "select_seeds",
+]
