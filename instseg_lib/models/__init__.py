@@ -2,6 +2,9 @@
 
 Wu et al. 2016 (§2.3): :class:`FCRN` (semantic) and :class:`FCRNLocalization` (§2.1 box
 regression) on the width-scaled dilated ResNets of :mod:`.backbones`.
+
+Liang et al. 2015 (PFN, §3.1): :class:`DeepLabLargeFOV` on the width-scaled VGG-16 /
+AlexNet :class:`VGGTrunk` of :mod:`.vgg`.
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
@@ -13,14 +16,20 @@ from .fcrn import (
     predict_multiview,
     select_class_boxes,
 )
+from .vgg import DeepLabLargeFOV, VGGTrunk, largefov_dilation, load_vgg_imagenet_weights, receptive_field
 
 __all__ = [
+    "DeepLabLargeFOV",
     "FCRN",
     "FCRNConfig",
     "FCRNLocalization",
     "ScaledResNet",
+    "VGGTrunk",
     "field_of_view",
+    "largefov_dilation",
     "load_imagenet_weights",
+    "load_vgg_imagenet_weights",
     "predict_multiview",
+    "receptive_field",
     "select_class_boxes",
 ]
