@@ -174,3 +174,36 @@ def test_offline_env_and_quarter_width_need_no_network(monkeypatch):
         assert DeepLabLargeFOV(3, width=64, pretrained=True).init_info["pretrained"] is False
     with pytest.warns(RuntimeWarning, match="width 64 only"):
         assert DeepLabLargeFOV(3, width=16, pretrained=True).init_info["pretrained"] is False
+
+
+# --------------------------------------------------------------------------- stand-in pretraining
+def test_resnet_pretraining_hashes_unchanged_by_the_vgg_entries():
+    """Adding the PFN trunks to ARCHS and the profiles must not rename cached ResNet stand-ins."""
+    from instseg_lib.experiments import config_hash
+    from instseg_lib.pretrain import ARCHS, init_key, pretrain_config
+
+    assert {"vgg16", "alexnet"} <= set(ARCHS)
+    assert {a: config_hash(pretrain_config("cpu", a)) for a in ("resnet50", "resnet101", "resnet152")} == {
+        "resnet50": "1d12e1d6cb6d", "resnet101": "4fb25e155bec", "resnet152": "cabf737a71b3"}
+    assert config_hash(pretrain_config("smoke", "resnet50")) == "3916916d149e"
+    assert pretrain_config("cpu", "vgg16").steps == 1500 and pretrain_config("smoke", "vgg16").steps == 3
+    assert init_key("cpu", "vgg16").startswith("standin-vgg16-w16-")
+    assert init_key("cpu", 50) == init_key("cpu", "resnet50")
+
+
+@pytest.mark.slow
+def test_standin_pretraining_of_vgg16_initialises_the_deeplab_trunk(tmp_path, monkeypatch):
+    from instseg_lib import pretrain
+
+    monkeypatch.setenv("INSTSEG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("INSTSEG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("INSTSEG_PROGRESS", "0")
+    cfg = pretrain.pretrain_config("smoke", "vgg16")
+    res = pretrain.run_pretraining(cfg)
+    assert not res.cached and 0 <= res.metrics["val_accuracy"] <= 100 and len(res.metrics["losses"]) == 3
+    trunk = VGGTrunk("vgg16", 8, output_stride=8, fc6_dilation=largefov_dilation(48))
+    before = trunk.fc6.weight.clone()
+    info = pretrain.initialise_backbone(trunk, "smoke")
+    assert info["init"] == "stand-in" and res.path.stem in info["weights"]
+    state, _ = pretrain.standin_state(cfg)
+    assert torch.equal(trunk.fc6.weight, state["fc6.weight"]) and not torch.equal(before, trunk.fc6.weight)
