@@ -4,7 +4,8 @@ Wu et al. 2016 (§2.3): :class:`FCRN` (semantic) and :class:`FCRNLocalization` (
 regression) on the width-scaled dilated ResNets of :mod:`.backbones`.
 
 Liang et al. 2015 (PFN, §3.1): :class:`DeepLabLargeFOV` on the width-scaled VGG-16 /
-AlexNet :class:`VGGTrunk` of :mod:`.vgg`.
+AlexNet :class:`VGGTrunk` of :mod:`.vgg`; the instance-level network :class:`PFN` (§3.2) of
+:mod:`.pfn`.
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
@@ -16,6 +17,7 @@ from .fcrn import (
     predict_multiview,
     select_class_boxes,
 )
+from .pfn import PFN, PFNConfig, coordinate_maps
 from .vgg import DeepLabLargeFOV, VGGTrunk, largefov_dilation, load_vgg_imagenet_weights, receptive_field
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "FCRN",
     "FCRNConfig",
     "FCRNLocalization",
+    "PFN",
+    "PFNConfig",
     "ScaledResNet",
     "VGGTrunk",
+    "coordinate_maps",
     "field_of_view",
     "largefov_dilation",
     "load_imagenet_weights",
