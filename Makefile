@@ -52,6 +52,7 @@ bench: setup
 	$(PY) benchmarks/bench_data.py
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_fcrn.py
+	$(PY) benchmarks/bench_pfn.py
 
 clean:
 	rm -rf build book/_build book/notebooks

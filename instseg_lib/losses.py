@@ -12,6 +12,12 @@ Fathi et al. 2017 (the choices the paper leaves open are listed in each docstrin
 - :func:`seediness_loss`: mask-classification / seediness loss at sampled seeds, §3.4;
 - :func:`fathi_loss` with :func:`fathi_lambda`: ``L = L_e + λ L_cls``, §3.5.
 
+Liang et al. 2015 (PFN):
+
+- :func:`pfn_location_loss`: smooth-l1 on foreground pixels divided by their count (Eq. 2,
+  one term of Eq. 4); :func:`pfn_number_loss`: the Euclidean loss of the instance numbers
+  (Eq. 5's L_n); :func:`pfn_loss`: L = lambda L_o + L_n with deep supervision (Eq. 4, 5).
+
 **K is per image (per crop).** §2.2 derives Eq. 1 "for simplicity" with one crop per
 mini-batch and asks for "at least a reasonable number of pixels kept per mini-batch";
 Table 7's "keep the 512 hardest pixels" therefore counts pixels of one crop. With
@@ -23,7 +29,7 @@ crops of the batch are then averaged together, as Eq. 1 averages over the kept s
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -448,3 +454,97 @@ def fathi_loss(
     lc = seediness_loss(output.logits, output.embedding, inst, batch["instance_classes"], valid, k_seed, taus=taus)
     parts["seediness"] = lc.detach()
     return le + lam * lc, parts
+
+
+# --------------------------------------------------------------------------- PFN (Liang et al.)
+#: Eq. 5: "The class-balancing parameter lambda is empirically set to 10".
+PFN_LAMBDA = 10.0
+
+
+def centre_sample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour resampling of a full-resolution target to ``size``, each output
+    cell taking the pixel at its centre (row ``floor((i + 0.5) H / h)``).
+
+    ``x`` (B, C, H, W) or (B, H, W), any dtype. Used to give every stream of PFN its targets
+    at its own resolution (DeepLab likewise supervises the stride-8 maps with down-sampled
+    labels, PFN §3.1); a value is always one pixel's real target, never a blend of two
+    instances' boxes.
+    """
+    H, W = x.shape[-2:]
+    h, w = size
+    if (h, w) == (H, W):
+        return x
+    ys = ((torch.arange(h, device=x.device) + 0.5) * (H / h)).long().clamp(max=H - 1)
+    xs = ((torch.arange(w, device=x.device) + 0.5) * (W / w)).long().clamp(max=W - 1)
+    return x[..., ys[:, None], xs[None, :]]
+
+
+def pfn_location_loss(pred: torch.Tensor, target: torch.Tensor, foreground: torch.Tensor,
+                      beta: float = 1.0) -> torch.Tensor:
+    """PFN Eq. 2 divided by Omega (Eq. 4): ``sum_i [k*_i >= 1] R(t_i - t*_i) / Omega``.
+
+    ``pred`` (B, D, h, w) one stream's (or the fused) location maps; ``target`` (B, D, H, W)
+    and ``foreground`` (B, H, W) bool at full resolution (resampled to ``(h, w)`` by
+    :func:`centre_sample`). ``R`` is Fast R-CNN's smooth-l1 (``beta`` = 1, its transition
+    point), summed over the D channels; only foreground pixels contribute ("predicting the
+    instance locations is only possible for foreground pixels"). Omega is the image's
+    foreground pixel count **at the prediction's resolution**, so each stream's term is a mean
+    per foreground pixel whatever its stride. Per image, then the mean over the batch; an
+    image without foreground adds 0 (and no gradient).
+
+    With targets normalised by the image size (``pfn_instance_targets(frame="absolute")``)
+    errors stay below 1, where smooth-l1 with ``beta = 1`` is ``0.5 x^2``.
+    """
+    h, w = pred.shape[-2:]
+    t = centre_sample(target, (h, w)).to(pred.dtype)
+    fg = centre_sample(foreground.bool(), (h, w))
+    per_pixel = F.smooth_l1_loss(pred, t, beta=beta, reduction="none").sum(1)
+    per_image = (per_pixel * fg).flatten(1).sum(1) / fg.flatten(1).sum(1).clamp(min=1)
+    return per_image.mean()
+
+
+def pfn_number_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PFN Eq. 5's L_n, the Euclidean loss of the instance-number vector:
+    ``(1/C) sum_c (g_c - g*_c)^2`` per image, mean over the batch. ``pred``/``target`` (B, C)."""
+    return (pred - target.to(pred.dtype)).pow(2).mean(1).mean()
+
+
+def pfn_loss(outputs: Mapping[str, Any], locations: torch.Tensor, foreground: torch.Tensor,
+             numbers: torch.Tensor | None = None, *, lam: float = PFN_LAMBDA, beta: float = 1.0,
+             semantic: torch.Tensor | None = None, ignore_index: int = 255) -> dict[str, torch.Tensor]:
+    """PFN's training objective, Eq. 4 and 5: ``L = lambda L_o + L_n``.
+
+    ``outputs`` is :class:`~instseg_lib.models.pfn.PFN`'s forward dict: ``locations``
+    (fused, B x D x h x w), ``streams`` (name -> B x D x h_m x w_m, deep supervision),
+    ``numbers`` (B x C), and ``semantic`` for "PFN unified". ``L_o = sum_m l_m + l_fuse``,
+    each term by :func:`pfn_location_loss` (Eq. 4); ``L_n`` by :func:`pfn_number_loss`
+    (skipped when ``numbers`` is None); lambda = 10 (Eq. 5). With ``semantic`` targets
+    (B, H, W) and a ``semantic`` output, the unified variant adds the category-level
+    cross-entropy with weight 1 (§4.3 "PFN unified": "the loss weight for category-level
+    segmentation is set as 1").
+
+    Returns ``{"loss", "location", "number", "location/<stream>", "location/fuse"[,
+    "semantic"]}``; log the parts, optimise ``loss``.
+    """
+    terms: dict[str, torch.Tensor] = {}
+    fuse = pfn_location_loss(outputs["locations"], locations, foreground, beta)
+    terms["location/fuse"] = fuse
+    total_o = fuse
+    for name, pred in (outputs.get("streams") or {}).items():
+        term = pfn_location_loss(pred, locations, foreground, beta)
+        terms[f"location/{name}"] = term
+        total_o = total_o + term
+    terms["location"] = total_o
+    loss = lam * total_o
+    if numbers is not None and outputs.get("numbers") is not None:
+        terms["number"] = pfn_number_loss(outputs["numbers"], numbers)
+        loss = loss + terms["number"]
+    if semantic is not None and outputs.get("semantic") is not None:
+        logits = outputs["semantic"]
+        sem = centre_sample(semantic, logits.shape[-2:]).long()
+        terms["semantic"] = F.cross_entropy(logits, sem, ignore_index=ignore_index)
+        if not (sem != ignore_index).any():
+            terms["semantic"] = logits.sum() * 0.0
+        loss = loss + terms["semantic"]
+    terms["loss"] = loss
+    return terms

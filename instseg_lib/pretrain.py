@@ -16,6 +16,11 @@ ImageNet models are, by **classifying object-centric crops**:
 - the label is the class (or stuff) name; the net is the backbone at output stride 32
   with global average pooling and a linear classifier, trained with the project's loop.
 
+Backbones (:data:`ARCHS`): the width-scaled ResNets of Wu et al. and the VGG-16 / AlexNet
+trunks of PFN (:class:`~instseg_lib.models.vgg.VGGTrunk`; at stride 32 their pools keep
+stride 2, the classification form of the same parameters, as ImageNet's VGG-16 is DeepLab's
+before its conversion; fc6/fc7 are pretrained too, as ImageNet's are).
+
 The crop set is written once per configuration under ``data_root()/<profile>/pretrain``;
 the trained backbone is a cached experiment (``results/<profile>/pretrain/``) with
 provenance, like every other run. :func:`initialise_backbone` records which initialisation a
@@ -71,7 +76,7 @@ class CropSetConfig:
 class PretrainConfig:
     """One stand-in pretraining run of a backbone (cached like every experiment)."""
 
-    arch: str  # "resnet50" | "resnet101" | "resnet152"
+    arch: str  # one of ARCHS: "resnet50" | "resnet101" | "resnet152" | "vgg16" | "alexnet"
     width: int
     crops: CropSetConfig
     steps: int
@@ -86,6 +91,7 @@ class PretrainConfig:
 
     @property
     def depth(self) -> int:
+        """The ResNet depth (ResNet archs only)."""
         return int(self.arch.removeprefix("resnet"))
 
 
@@ -106,7 +112,9 @@ def pretrain_config(profile: Profile | str, arch: str) -> PretrainConfig:
                           warmup_steps=max(1, steps // 20))
 
 
-ARCHS = ("resnet50", "resnet101", "resnet152")
+ARCHS = ("resnet50", "resnet101", "resnet152", "vgg16", "alexnet")
+#: The PFN trunks among them (:mod:`instseg_lib.models.vgg`).
+VGG_ARCHS = ("vgg16", "alexnet")
 
 
 # --------------------------------------------------------------------------- the crop set
@@ -228,13 +236,23 @@ def build_crop_set(cfg: CropSetConfig, workers: int | None = None) -> dict[str, 
 
 # --------------------------------------------------------------------------- the classifier
 class CropClassifier(nn.Module):
-    """Backbone at output stride 32, global average pooling, a linear classifier."""
+    """Backbone at output stride 32, global average pooling, a linear classifier.
 
-    def __init__(self, depth: int, width: int, num_classes: int) -> None:
+    ``depth``: a ResNet depth (50, 101, 152) or an :data:`ARCHS` name (``"vgg16"``, ...).
+    The VGG/AlexNet trunk keeps its fc6/fc7 (with VGG's dropout 0.5) under the pooling.
+    """
+
+    def __init__(self, depth: int | str, width: int, num_classes: int) -> None:
         super().__init__()
-        from .models.backbones import ScaledResNet
+        arch = depth if isinstance(depth, str) else f"resnet{depth}"
+        if arch in VGG_ARCHS:
+            from .models.vgg import VGGTrunk
 
-        self.backbone = ScaledResNet(depth, width, output_stride=32)
+            self.backbone: nn.Module = VGGTrunk(arch, width, output_stride=32)
+        else:
+            from .models.backbones import ScaledResNet
+
+            self.backbone = ScaledResNet(int(arch.removeprefix("resnet")), width, output_stride=32)
         self.fc = nn.Linear(self.backbone.out_channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
@@ -283,7 +301,7 @@ def _pretrain(cfg: PretrainConfig, ctx: RunContext) -> dict[str, Any]:
 
     data = build_crop_set(cfg.crops)
     val = data["is_val"]
-    model = CropClassifier(cfg.depth, cfg.width, len(data["names"]))
+    model = CropClassifier(cfg.arch, cfg.width, len(data["names"]))
     ds = _Crops(data["images"][~val], data["labels"][~val], augment=True)
     tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam", weight_decay=1e-4,
                        warmup_steps=cfg.warmup_steps, seed=cfg.seed, checkpoint_every=max(50, cfg.steps // 4),
@@ -319,15 +337,17 @@ def standin_state(cfg: PretrainConfig, device: str = "cpu") -> tuple[dict[str, t
     return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res
 
 
-def init_key(profile: Profile | str, depth: int, width: int | None = None) -> str:
+def init_key(profile: Profile | str, depth: int | str, width: int | None = None) -> str:
     """What a fine-tuning config records of its initialisation: the stand-in pretraining's
-    name and config hash (ImageNet weights, where they load, take precedence at run time)."""
+    name and config hash (ImageNet weights, where they load, take precedence at run time).
+    ``depth``: a ResNet depth or an :data:`ARCHS` name."""
     from .experiments import config_hash
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    if f"resnet{depth}" not in ARCHS:
+    arch = depth if isinstance(depth, str) else f"resnet{depth}"
+    if arch not in ARCHS:
         return ""  # no such backbone: the config's own validation refuses the depth
-    cfg = replace(pretrain_config(p, f"resnet{depth}"), width=width or p.width)
+    cfg = replace(pretrain_config(p, arch), width=width or p.width)
     return f"{cfg.name}-{config_hash(cfg)}"
 
 
@@ -340,10 +360,12 @@ def initialise_backbone(backbone: nn.Module, profile: Profile | str, arch: str |
     ``{"init": "imagenet" | "stand-in", "weights": ..., "reason": ...}``.
     """
     from .models.backbones import load_imagenet_weights
+    from .models.vgg import load_vgg_imagenet_weights
 
-    arch = arch or f"resnet{backbone.depth}"
+    arch = arch or getattr(backbone, "arch", None) or f"resnet{backbone.depth}"
     if backbone.width == 64:
-        info = load_imagenet_weights(backbone, True)
+        loader = load_vgg_imagenet_weights if arch in VGG_ARCHS else load_imagenet_weights
+        info = loader(backbone, True)
         if info["pretrained"]:
             return {"init": "imagenet", **info}
     p = profile if isinstance(profile, Profile) else get_profile(profile)

@@ -192,7 +192,7 @@ def test_standin_pretraining_is_cached_disjoint_and_initialises_the_trunk(tmp_pa
     state, _ = pretrain.standin_state(cfg)
     assert torch.equal(bb.conv1.weight, state["conv1.weight"]) and not torch.equal(before, bb.conv1.weight)
     with pytest.raises(ValueError, match="no stand-in"):
-        pretrain.pretrain_config("smoke", "vgg16")
+        pretrain.pretrain_config("smoke", "vgg19")  # vgg16 has one since PFN (§3.1)
 
 
 def test_the_fine_tuning_config_hash_follows_its_pretraining():

@@ -162,3 +162,97 @@ def sample_instance_pixels(instances: np.ndarray, k: int, rng: np.random.Generat
     if not yx:
         return PixelSample(np.zeros((0, 2), np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64))
     return PixelSample(np.concatenate(yx).astype(np.int64), np.concatenate(ids), np.concatenate(sizes))
+
+
+#: PFN's instance-location variants (§3.2 and §4.3 "Instance location prediction") and their
+#: channels, x before y as in the paper's t_i = (c_x, c_y, l_x, l_y, r_x, r_y). ``dx``/``dy``
+#: are offsets from the pixel centre, ``w``/``h`` box sizes, the rest box positions.
+PFN_LOCATION_CHANNELS: dict[str, tuple[str, ...]] = {
+    "offsets2": ("dx", "dy"),                                  # "PFN offsets (2)"
+    "centers2": ("cx", "cy"),                                  # "PFN centers (2)"
+    "centers-wh4": ("cx", "cy", "w", "h"),                     # "PFN centers, w,h (4)"
+    "centers-topleft4": ("cx", "cy", "lx", "ly"),              # "PFN centers, topleft (4)"
+    "pfn6": ("cx", "cy", "lx", "ly", "rx", "ry"),              # "PFN": centre, top-left, bottom-right
+    "plus-tr-bl10": ("cx", "cy", "lx", "ly", "rx", "ry",       # "PFN +topright, bottomleft (10)"
+                     "rx", "ly", "lx", "ry"),
+}
+PFN_FRAMES = ("absolute", "relative", "instance", "pixels")
+
+
+def pfn_channel_axis(name: str) -> str:
+    """``"x"`` or ``"y"``: which image axis a PFN location channel is measured along."""
+    return "x" if name in ("dx", "cx", "lx", "rx", "w") else "y"
+
+
+def pfn_instance_targets(instances: np.ndarray, variant: str = "pfn6",
+                         frame: Literal["absolute", "relative", "instance", "pixels"] = "absolute",
+                         boxes: np.ndarray | None = None, crowd: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """PFN §3.2 "Pixel-wise Instance Location Prediction": every pixel's instance location
+    vector t*_i and the foreground mask of the filtered loss (Eq. 2, ``[k*_i >= 1]``).
+
+    Returns ``locations`` ``(D, H, W)`` float32 with the channels of
+    :data:`PFN_LOCATION_CHANNELS[variant]` (zero off the foreground) and ``foreground``
+    ``(H, W)`` bool: the pixels of an instance (a labelled pixel without an instance, or a
+    crowd pixel, has no instance box to regress, so it gets no location loss). Boxes are the
+    tight inclusive-exclusive boxes of the visible pixels: ``l = x0, y0``, ``r = x1, y1``,
+    centre their mean (pixel ``x`` has centre ``x + 0.5``, as in the module docstring).
+
+    ``frame`` -- how positions are scaled. The paper divides "by the width and height of
+    the instance" (``"instance"``, the literal reading, kept for the record): then
+    ``r_x/w_s - l_x/w_s = 1`` and ``c_x/w_s = l_x/w_s + 1/2`` for every instance, so the
+    6-d vector carries 2 numbers and instances of different size are no longer comparable
+    in one frame -- a degenerate target, **not used by default**. Our default
+    ``"absolute"`` divides x-channels by the image width and y-channels by its height,
+    positions in ``[0, 1]`` in one frame for all instances (what the clustering of §3.3
+    compares across pixels); ``"relative"`` does the same for positions measured from the
+    pixel centre (``c_x - p_x`` ...), the form of "offsets (2)" for every variant;
+    ``"pixels"`` leaves pixels. ``offsets2`` is relative in every frame (it is defined so);
+    ``w``/``h`` channels are sizes and are only scaled.
+    """
+    if variant not in PFN_LOCATION_CHANNELS:
+        raise ValueError(f"unknown PFN location variant {variant!r}; use one of {', '.join(PFN_LOCATION_CHANNELS)}")
+    if frame not in PFN_FRAMES:
+        raise ValueError(f"unknown frame {frame!r}; use one of {', '.join(PFN_FRAMES)}")
+    H, W = instances.shape
+    n = int(instances.max(initial=0))
+    names = PFN_LOCATION_CHANNELS[variant]
+    foreground = instances > 0
+    if crowd is not None:
+        foreground &= ~crowd
+    out = np.zeros((len(names), H, W), np.float32)
+    if n == 0 or not foreground.any():
+        return {"locations": out, "foreground": foreground}
+    if boxes is None:
+        boxes = boxes_from_instances(instances, n)
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    if n > len(boxes):
+        raise ValueError(f"instance ids go up to {n} but only {len(boxes)} boxes were given")
+    x0, y0, x1, y1 = boxes[:n].T
+    per_inst = {"cx": (x0 + x1) / 2, "cy": (y0 + y1) / 2, "lx": x0, "ly": y0, "rx": x1, "ry": y1,
+                "w": x1 - x0, "h": y1 - y0, "dx": (x0 + x1) / 2, "dy": (y0 + y1) / 2}
+    idx = np.maximum(instances, 1) - 1
+    px = np.arange(W, dtype=np.float32)[None, :] + 0.5
+    py = np.arange(H, dtype=np.float32)[:, None] + 0.5
+    for c, name in enumerate(names):
+        axis = pfn_channel_axis(name)
+        v = per_inst[name][idx]
+        is_size = name in ("w", "h")
+        if not is_size and (name in ("dx", "dy") or frame == "relative"):
+            v = v - (px if axis == "x" else py)
+        if frame in ("absolute", "relative"):
+            v = v / (W if axis == "x" else H)
+        elif frame == "instance":  # the literal reading: every channel over the instance's extent
+            extent = np.maximum((x1 - x0) if axis == "x" else (y1 - y0), 1.0)
+            v = v / extent[idx]
+        out[c] = np.where(foreground, v, 0)
+    return {"locations": out, "foreground": foreground}
+
+
+def pfn_number_targets(instances: np.ndarray, instance_classes: np.ndarray, num_classes: int) -> np.ndarray:
+    """PFN §3.2 "Instance Number Prediction": g* = (g*_1, ..., g*_C), the number of
+    instances of each object class in the image, float32 ``(num_classes - 1,)``.
+
+    ``num_classes`` counts background (VOC: 21 -> C = 20). Instances fully cropped away are
+    not counted (:func:`instance_counts`); crowd regions are not instances.
+    """
+    return instance_counts(instances, instance_classes, num_classes)[1:].astype(np.float32)

@@ -5,6 +5,9 @@ regression) on the width-scaled dilated ResNets of :mod:`.backbones`.
 
 Fathi et al. 2017 (§3.2-3.6): :class:`FathiNet`, embedding and seediness heads on the same
 trunk, and the pixel similarity σ of Eq. 1 (:mod:`.embedding`).
+Liang et al. 2015 (PFN, §3.1): :class:`DeepLabLargeFOV` on the width-scaled VGG-16 /
+AlexNet :class:`VGGTrunk` of :mod:`.vgg`; the instance-level network :class:`PFN` (§3.2) of
+:mod:`.pfn`.
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
@@ -30,6 +33,8 @@ from .fcrn import (
     predict_multiview,
     select_class_boxes,
 )
+from .pfn import PFN, PFNConfig, coordinate_maps
+from .vgg import DeepLabLargeFOV, VGGTrunk, largefov_dilation, load_vgg_imagenet_weights, receptive_field
 
 __all__ = [
     "FATHI_TAUS",
@@ -44,12 +49,20 @@ __all__ = [
     "log_similarity",
     "pairwise_sq_distances",
     "similarity",
+    "DeepLabLargeFOV",
     "FCRN",
     "FCRNConfig",
     "FCRNLocalization",
+    "PFN",
+    "PFNConfig",
     "ScaledResNet",
+    "VGGTrunk",
+    "coordinate_maps",
     "field_of_view",
+    "largefov_dilation",
     "load_imagenet_weights",
+    "load_vgg_imagenet_weights",
     "predict_multiview",
+    "receptive_field",
     "select_class_boxes",
 ]
