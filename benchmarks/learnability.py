@@ -182,12 +182,15 @@ def main() -> None:
     print(f"  {'twin':>10} {'model':>15} {'steps':>6} {'loss':>7} {'H(prior)':>7} {'mIoU':>6} {'fgIoU':>6} "
           f"{'trivial':>6} {'seconds':>7}")
     out: dict[str, Any] = {"profile": p.name, "quick": args.quick, "steps": steps, "eval_images": n_eval,
-                           "recipe": recipe_settings(p), "runs": {}}
+                           "recipe": recipe_settings(p), "torch_threads": torch.get_num_threads(), "runs": {}}
     for ds in args.datasets:
         for model in args.models:
             out["runs"][f"{ds}/{model}"] = run_one(ds, model, p, steps, every, n_eval, args.quick)
+            if args.json:  # after every run, atomically: an interrupted benchmark keeps what it measured
+                tmp = args.json.with_name(args.json.name + ".tmp")
+                tmp.write_text(json.dumps(out, indent=1))
+                os.replace(tmp, args.json)
     if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
         print(f"wrote {args.json}")
 
 
