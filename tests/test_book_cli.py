@@ -167,3 +167,15 @@ def test_partial_run_retimes_its_notebooks_and_the_summary_and_keeps_the_others(
     assert during["running"] == "what_reproduced" and "what_reproduced" not in during["notebooks"]
     assert during["notebooks"]["a"] == 1000.0 and during["notebooks"]["b"] == part["notebooks"]["b"]
     assert during["total_seconds"] == pytest.approx(1000.0 + part["notebooks"]["b"], abs=0.02)
+
+
+def test_notebook_sources_leave_the_header_to_the_executor_and_the_conventions_say_so():
+    conventions = (book.NOTEBOOK_SRC / "CONVENTIONS.md").read_text()
+    readme = (book.REPO_ROOT / "README.md").read_text()
+    assert book.HEADER_TAG in conventions and "page_header(profile)" in conventions
+    assert "header cell" in readme and "CONVENTIONS.md" in readme
+    for n in book.toc_notebooks():
+        nb = nbformat.read(book.NOTEBOOK_SRC / f"{n}.ipynb", as_version=4)
+        for c in nb.cells:
+            assert book.HEADER_TAG not in c.metadata.get("tags", []), n
+            assert "page_header(" not in c.source, n  # the executor's header already calls it
