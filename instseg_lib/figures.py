@@ -40,7 +40,7 @@ def preset_figure(name: str, profile: Profile | str, index: int = 1, split: str 
                f"{PRESET_NOTES.get(name, 'a preset of the twin')}. From left: the image; its class map in the VOC "
                "palette (void in cream; the legend names the classes shown); its instance map, one random colour "
                "per instance (black: no instance); its boxes, in yellow.")
-    fig = image_grid([row], titles, size=2.6, caption=caption, class_names=s.class_names)
+    fig = image_grid([row], titles, size=2.2, caption=caption, class_names=s.class_names)
     draw_boxes(fig.axes[3], s.boxes)
     return fig
 

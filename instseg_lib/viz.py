@@ -155,12 +155,16 @@ def add_caption(fig, caption: str, handles: Sequence = (), legend_title: str | N
     if not caption or not caption.strip():
         raise ValueError("a figure caption must say something")
     w, h = fig.get_size_inches()
-    lines = textwrap.wrap(caption, width=max(40, int(w * 15)))
+    # The page shows a figure about 7 in wide: wider ones are scaled down, so their caption is
+    # set larger, to read at the same size as a narrow figure's.
+    scale = max(1.0, w / 7.0)
+    fs = 8.0 * scale
+    lines = textwrap.wrap(caption, width=max(40, int(w * 17 * 7 / fs)))
     handles = list(handles)
-    cap_in = 0.14 * len(lines) + 0.08
+    cap_in = fs * 1.4 / 72 * len(lines) + 0.08 * scale
     leg_in = 0.0
     if handles:
-        leg_in = 0.2 * (-(-len(handles) // ncol)) + (0.16 if legend_title else 0.0) + 0.1
+        leg_in = scale * (0.2 * (-(-len(handles) // ncol)) + (0.16 if legend_title else 0.0) + 0.1)
     extra = cap_in + leg_in + 0.05
     H = h + extra
     for ax in fig.axes:  # same place in inches: shift up by `extra`, same height
@@ -171,11 +175,11 @@ def add_caption(fig, caption: str, handles: Sequence = (), legend_title: str | N
         t.set_position((x, (y * h + extra) / H))
     fig.set_size_inches(w, H)
     if handles:
-        leg = fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), ncol), fontsize=7,
+        leg = fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), ncol), fontsize=7 * scale,
                          frameon=False, bbox_to_anchor=(0.5, (cap_in + 0.02) / H), title=legend_title,
-                         title_fontsize=7)
+                         title_fontsize=7 * scale)
         leg.set_gid(LEGEND_GID)
-    fig.text(0.5, 0.02 / H, "\n".join(lines), ha="center", va="bottom", fontsize=7, gid=CAPTION_GID)
+    fig.text(0.5, 0.02 / H, "\n".join(lines), ha="center", va="bottom", fontsize=fs, gid=CAPTION_GID)
 
 
 def figure_caption(fig) -> str | None:

@@ -680,20 +680,20 @@ def pipeline_figure(cfg: InstanceConfig, index: int = 0, device: str = "cpu"):
         boxes = loc(x)[0, 4 * (c - 1):4 * c, :h, :w].cpu().numpy()
     keep = top_n_masks(prob, cfg.top_n)[c].numpy()
     ys, xs = np.nonzero(keep)
-    fig, axes = plt.subplots(1, 5, figsize=(14, 2.7 * s.image.shape[0] / s.image.shape[1] + 0.6))
-    axes[0].imshow(s.image), axes[0].set_title("image")
-    axes[1].imshow(prob[c].numpy(), vmin=0, vmax=1, cmap="magma"), axes[1].set_title(f"score map: {name}")
+    fig, axes = plt.subplots(1, 5, figsize=(11, 2.1 * s.image.shape[0] / s.image.shape[1] + 0.6))
+    axes[0].imshow(s.image), axes[0].set_title("image", fontsize=10)
+    axes[1].imshow(prob[c].numpy(), vmin=0, vmax=1, cmap="magma"), axes[1].set_title(f"score map: {name}", fontsize=10)
     axes[2].imshow(s.image, alpha=0.4)
     axes[2].scatter(xs + 0.5 + boxes[1, ys, xs], ys + 0.5 + boxes[0, ys, xs], s=2, c="red")
-    axes[2].set_title("transform map: voted centres")
+    axes[2].set_title("transform map: voted centres", fontsize=10)
     axes[3].imshow(s.image)
     sel = inst.classes.numpy() == c
     masks = inst.masks.numpy()[sel]
     bx = np.array([[m.nonzero()[1].min(), m.nonzero()[0].min(), m.nonzero()[1].max() + 1, m.nonzero()[0].max() + 1]
                    for m in masks]) if len(masks) else np.zeros((0, 4))
-    draw_boxes(axes[3], bx), axes[3].set_title(f"{len(masks)} detected maxima")
+    draw_boxes(axes[3], bx), axes[3].set_title(f"{len(masks)} detected maxima", fontsize=10)
     final = colorize_instances(masks_to_id_map(inst.masks.numpy()))
-    axes[4].imshow(final), axes[4].set_title("final instances")
+    axes[4].imshow(final), axes[4].set_title("final instances", fontsize=10)
     note = uniform_note(final)
     if note:
         axes[4].text(0.5, 0.5, note, transform=axes[4].transAxes, ha="center", va="center", fontsize=7, wrap=True,
