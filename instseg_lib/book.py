@@ -8,9 +8,13 @@
 
 The notebooks to run are the ``notebooks/<name>`` entries of ``book/_toc.yml``, in order,
 with ``what_reproduced`` last because it collects the other notebooks' verdicts. Each runs
-with ``profile`` injected into its ``parameters`` cell. The wall time of every notebook
-and the total go to ``<book-dir>/_build/timings.json``. A failing notebook stops the run
-with one line naming the notebook and the cell; the executed copy keeps the traceback.
+with ``profile`` injected into its ``parameters`` cell, and the executor adds a header cell
+under it (profile badge and banner, :data:`HEADER_SOURCE`) and folds every code cell.
+The wall time of every notebook and their sum go to ``<book-dir>/_build/timings.json``;
+``--only`` re-times just the notebooks it names (and ``what_reproduced``, which reports the
+times on the front page), keeping the others' times from the runs that last executed them.
+A failing notebook stops the run with one line naming the notebook and the cell; the
+executed copy keeps the traceback.
 """
 
 from __future__ import annotations
@@ -153,15 +157,49 @@ def tidy_executed(path: Path) -> None:
         nbformat.write(nb, path)
 
 
-def _write_timings(path: Path, profile: str, timings: dict[str, float], total: float, complete: bool) -> None:
-    record = {"profile": profile, "device": default_device(), "notebooks": dict(timings),
-              "total_seconds": round(total, 2), "complete": complete}
+def read_timings(path: Path, profile: str) -> dict[str, float]:
+    """The per-notebook times already recorded in ``path`` for ``profile`` (``{}`` if none)."""
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(old, dict) or old.get("profile") != profile:
+        return {}
+    return {str(k): float(v) for k, v in (old.get("notebooks") or {}).items()}
+
+
+def timings_record(profile: str, notebooks: dict[str, float], rerun: list[str], partial: bool,
+                   running: str | None = None, run_seconds: float | None = None) -> dict:
+    """What ``timings.json`` holds: each notebook's latest time, their sum, and how fresh they are.
+
+    ``notebooks`` maps every notebook with a recorded time to its latest one; ``rerun`` names
+    those timed by this run (all of them after a full run; only the ``--only`` ones after a
+    partial run, the others' times come from earlier runs). ``total_seconds`` is always the
+    sum of the recorded times, so a partial run updates just its own entries. ``complete``:
+    every notebook of the toc has a time and none is running.
+    """
+    toc = toc_notebooks()
+    shown = {k: round(v, 2) for k, v in notebooks.items() if k != running}
+    return {"profile": profile, "device": default_device(), "notebooks": shown,
+            "total_seconds": round(sum(shown.values()), 2), "rerun": [n for n in rerun if n in shown],
+            "partial": partial, "running": running,
+            "missing": [n for n in toc if n not in shown and n != running],
+            "complete": running is None and all(n in shown for n in toc),
+            **({"run_seconds": round(run_seconds, 2)} if run_seconds is not None else {})}
+
+
+def _write_timings(path: Path, record: dict) -> None:
     atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
 
 
 def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = None,
             kernel: str = "python3") -> dict:
-    """Run every notebook of the toc with papermill; return and write the timings."""
+    """Run every notebook of the toc with papermill; return and write the timings.
+
+    With ``only``, just those notebooks run, and ``what_reproduced`` after them (it collects
+    their verdicts and the wall time for the front page). Their times replace their entries in
+    ``timings.json``; the other notebooks keep the times of the run that last executed them.
+    """
     import nbformat
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -175,25 +213,29 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
         unknown = sorted(set(only) - set(names))
         if unknown:
             raise BookError(f"not in book/_toc.yml: {', '.join(unknown)}; known: {', '.join(names)}")
-        names = [n for n in names if n in only]
+        wanted = set(only) | ({LAST} & set(names))
+        if LAST not in only and LAST in names:
+            print(f"{LAST} runs too: it collects the verdicts and the wall time the front page shows", flush=True)
+        names = [n for n in names if n in wanted]
     out_dir = book_dir / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
     # Deterministic notebook outputs: no progress bars inside the kernels.
     os.environ["INSTSEG_PROGRESS"] = "0"
     os.environ["PROFILE"] = profile
-    timings: dict[str, float] = {}
     t_all = time.perf_counter()
     path = book_dir / "_build" / "timings.json"
     # The last page (what_reproduced) reports the build's wall time so far from this file.
     os.environ["INSTSEG_BOOK_TIMINGS"] = str(path.resolve())
-    old = json.loads(path.read_text()) if only and path.exists() else {}
+    # A partial run keeps the other notebooks' times; a full run times every notebook afresh.
+    recorded = read_timings(path, profile) if only else {}
+    timings: dict[str, float] = {}
+    partial = bool(only)
     for i, name in enumerate(names, 1):
         src = NOTEBOOK_SRC / f"{name}.ipynb"
         if not src.exists():
             raise BookError(f"book/_toc.yml lists notebooks/{name} but {src} does not exist")
         print(f"[{i}/{len(names)}] {name} (profile {profile}) ...", flush=True)
-        if not only:
-            _write_timings(path, profile, timings, time.perf_counter() - t_all, complete=False)
+        _write_timings(path, timings_record(profile, {**recorded, **timings}, list(timings), partial, running=name))
         os.environ["INSTSEG_PAGE"] = f"notebooks/{name}"
         t0 = time.perf_counter()
         try:
@@ -211,14 +253,13 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
         timings[name] = round(time.perf_counter() - t0, 2)
         print(f"      {name}: {timings[name]:.1f} s", flush=True)
     os.environ.pop("INSTSEG_PAGE", None)
-    record = {"profile": profile, "device": default_device(), "notebooks": timings,
-              "total_seconds": round(time.perf_counter() - t_all, 2)}
-    if old:  # a partial run updates the full record
-        if old.get("profile") == profile:
-            record["notebooks"] = {**old.get("notebooks", {}), **timings}
-            record["total_seconds"] = round(sum(record["notebooks"].values()), 2)
-    atomic_write_bytes(path, (json.dumps(record, indent=1) + "\n").encode())
-    print(f"notebooks: {record['total_seconds']:.1f} s in total; timings in {path}", flush=True)
+    record = timings_record(profile, {**recorded, **timings}, list(timings), partial,
+                            run_seconds=time.perf_counter() - t_all)
+    _write_timings(path, record)
+    kept = len(record["notebooks"]) - len(timings)
+    print(f"notebooks: {record['total_seconds']:.1f} s in total"
+          + (f" ({len(timings)} re-timed now, {kept} from earlier runs)" if partial else "")
+          + f"; timings in {path}", flush=True)
     return record
 
 

@@ -45,11 +45,17 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str], row_
     """A grid of images: one list per row, one title per column, with a caption, a legend of the
     classes that label-map panels show, and a note on every single-colour panel.
 
-    ``class_names`` defaults to the class list of the twin a title names (``...-voc-...``)."""
+    A column whose title starts with "image" is a photo and one whose title names "instance" an
+    instance map; the other columns drawn by :func:`colorize_labels` are class maps, named in the
+    legend by ``class_names`` (default: the class list of the twin a title names, ``...-voc-...``)."""
     import matplotlib.pyplot as plt
 
     n_rows, n_cols = len(rows), len(titles)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols * 1.2, size * n_rows), squeeze=False)
+    # Rows as tall as the images need (wide Cityscapes frames leave no band of white under them).
+    shapes = [np.asarray(img).shape for row in rows for img in row if np.asarray(img).ndim >= 2]
+    aspect = max((h / w for h, w, *_ in shapes if w), default=1.0)
+    row_h = size * min(1.0, aspect + 0.2)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(size * n_cols * 1.2, row_h * n_rows), squeeze=False)
     for r, row in enumerate(rows):
         for c, img in enumerate(row):
             ax = axes[r][c]
@@ -120,17 +126,73 @@ def uniform_note(img: np.ndarray, names: Sequence[str] | None = None) -> str | N
     return "a single colour everywhere"
 
 
-def add_class_legend(fig, class_ids: Sequence[int], names: Sequence[str] | None, max_items: int = 24,
-                     y: float = 0.0) -> None:
-    """A legend of the classes shown, in the colours of :func:`colorize_labels`."""
+#: The ``gid`` of a figure's caption and of its legend (:func:`add_caption`), by which tests and
+#: :func:`figure_caption` find them.
+CAPTION_GID = "instseg-caption"
+LEGEND_GID = "instseg-legend"
+
+
+def class_handles(class_ids: Sequence[int], names: Sequence[str] | None, max_items: int = 24,
+                  palette: np.ndarray = VOC_PALETTE) -> list:
+    """Legend entries for the classes shown, in the colours of :func:`colorize_labels`."""
     from matplotlib.patches import Patch
 
-    ids = list(class_ids)[:max_items]
-    if not ids:
-        return
-    handles = [Patch(facecolor=VOC_PALETTE[k] / 255.0, edgecolor="0.4", label=_name(k, names)) for k in ids]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 6), fontsize=7, frameon=False,
-               bbox_to_anchor=(0.5, y), title="classes (colours of the label maps)", title_fontsize=7)
+    return [Patch(facecolor=palette[k] / 255.0, edgecolor="0.4", label=_name(k, names))
+            for k in list(class_ids)[:max_items]]
+
+
+def add_caption(fig, caption: str, handles: Sequence = (), legend_title: str | None = None, ncol: int = 6) -> None:
+    """Put ``caption`` under the figure, with a legend of ``handles`` between the axes and it.
+
+    The one captioning mechanism of the book's figures. The figure grows at the bottom by the
+    height of the caption (and legend); every axes and figure text keeps its size and place in
+    inches, so a layout done before (``tight_layout``) stays as it was. The caption and the legend
+    carry the gids :data:`CAPTION_GID` and :data:`LEGEND_GID` (read back by :func:`figure_caption`
+    and :func:`figure_legend_labels`).
+    """
+    import textwrap
+
+    if not caption or not caption.strip():
+        raise ValueError("a figure caption must say something")
+    w, h = fig.get_size_inches()
+    # The page shows a figure about 7 in wide: wider ones are scaled down, so their caption is
+    # set larger, to read at the same size as a narrow figure's.
+    scale = max(1.0, w / 7.0)
+    fs = 8.0 * scale
+    lines = textwrap.wrap(caption, width=max(40, int(w * 17 * 7 / fs)))
+    handles = list(handles)
+    cap_in = fs * 1.4 / 72 * len(lines) + 0.08 * scale
+    leg_in = 0.0
+    if handles:
+        leg_in = scale * (0.2 * (-(-len(handles) // ncol)) + (0.16 if legend_title else 0.0) + 0.1)
+    extra = cap_in + leg_in + 0.05
+    H = h + extra
+    for ax in fig.axes:  # same place in inches: shift up by `extra`, same height
+        x0, y0, bw, bh = ax.get_position().bounds
+        ax.set_position([x0, (y0 * h + extra) / H, bw, bh * h / H])
+    for t in fig.texts:  # suptitle and other figure texts, in figure coordinates
+        x, y = t.get_position()
+        t.set_position((x, (y * h + extra) / H))
+    fig.set_size_inches(w, H)
+    if handles:
+        leg = fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), ncol), fontsize=7 * scale,
+                         frameon=False, bbox_to_anchor=(0.5, (cap_in + 0.02) / H), title=legend_title,
+                         title_fontsize=7 * scale)
+        leg.set_gid(LEGEND_GID)
+    fig.text(0.5, 0.02 / H, "\n".join(lines), ha="center", va="bottom", fontsize=fs, gid=CAPTION_GID)
+
+
+def figure_caption(fig) -> str | None:
+    """The caption :func:`add_caption` wrote under ``fig`` (one line), or ``None``."""
+    for t in fig.texts:
+        if t.get_gid() == CAPTION_GID:
+            return " ".join(t.get_text().split("\n"))
+    return None
+
+
+def figure_legend_labels(fig) -> list[str]:
+    """The labels of the legend :func:`add_caption` put under ``fig`` (``[]`` without one)."""
+    return [t.get_text() for lg in fig.legends if lg.get_gid() == LEGEND_GID for t in lg.get_texts()]
 
 
 def annotate_grid(fig, axes, rows: Sequence[Sequence[np.ndarray]], titles: Sequence[str],
@@ -140,30 +202,21 @@ def annotate_grid(fig, axes, rows: Sequence[Sequence[np.ndarray]], titles: Seque
     shown: set[int] = set()
     for r, row in enumerate(rows):
         for c, img in enumerate(row):
-            ids = palette_classes(img) if c > 0 or titles[c] != "image" else None
+            # Photos ("image ...") and instance maps ("... instances") are not class maps.
+            kind = str(titles[c]).lower() if c < len(titles) else ""
+            not_classes = kind.startswith("image") or "instance" in kind
+            ids = None if not_classes else palette_classes(img)
             # A black-only panel is also an empty instance map: a class only when the twin is known.
             if ids is not None and (names is not None or ids != [0]):
                 shown.update(ids)
-            note = uniform_note(img, names)
+            note = uniform_note(img, None if not_classes else names)
             if note:
                 axes[r][c].text(0.5, 0.5, note, transform=axes[r][c].transAxes, ha="center", va="center",
                                 fontsize=7, color="black", wrap=True,
                                 bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
-    n_legend_rows = 0
-    if shown:
-        n_legend_rows = 1 + (min(len(shown), 24) + 5) // 6
     if caption is None:
         caption = (f"Each row is one validation image; columns: {', '.join(titles)}. "
                    + ("Label maps use the VOC palette; the legend names the classes shown."
                       if shown else "Instance maps colour each instance at random; black is no instance."))
-    import textwrap
-
-    w, h = fig.get_size_inches()
-    lines = textwrap.wrap(caption, width=max(40, int(w * 15)))
-    cap_in, leg_in = 0.14 * len(lines) + 0.08, (0.2 * n_legend_rows + 0.12 if shown else 0.0)
-    fig.set_size_inches(w, h + cap_in + leg_in)
-    fig.subplots_adjust(bottom=(cap_in + leg_in + 0.05) / (h + cap_in + leg_in),
-                        top=1 - 0.3 / (h + cap_in + leg_in))
-    if shown:
-        add_class_legend(fig, sorted(shown), names, y=cap_in / (h + cap_in + leg_in))
-    fig.text(0.5, 0.02 / (h + cap_in + leg_in), "\n".join(lines), ha="center", va="bottom", fontsize=7)
+    add_caption(fig, caption, class_handles(sorted(shown), names) if shown else (),
+                legend_title="classes (colours of the label maps)")

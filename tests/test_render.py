@@ -183,3 +183,17 @@ def test_trend_view_uses_the_seed_sigma_of_each_row():
     assert d["paper"] == [60.0, 62.5] and d["ours"] == [40.0, 42.0]
     assert d["sigma"] == [1.5, 0.5] and d["tau"] == pytest.approx(1.0)
     assert trend_data(TABLE, {"d50": {"Mean IoU %": 40.0}}) == []  # one row: no trend to show
+
+
+def test_captions_cite_the_paper_author_year_not_by_its_key():
+    from instseg_lib.papers import PAPERS, TABLES, citation, table_citation
+
+    assert [citation(k) for k in PAPERS] == ["Wu et al. 2016", "Arnab & Torr 2017", "Liang et al. 2015",
+                                             "Fathi et al. 2017", "Dai et al. 2015"]
+    assert citation("toy") == "toy"  # not one of the papers: the key, unchanged
+    t = TABLES["wu2016.table1"]
+    assert table_citation(t) == "Wu et al. 2016, Table 1"
+    cap = Provenance(dataset="VOC twin", profile="smoke").caption(t)
+    assert cap.startswith("**Wu et al. 2016, Table 1.**") and "wu2016" not in cap
+    assert Provenance(dataset="VOC twin", profile="smoke").caption(TABLES["arnab2017.table1"]).startswith(
+        "**Arnab & Torr 2017, Table 1.**")

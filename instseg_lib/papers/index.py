@@ -193,6 +193,28 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def wall_time_sentence(rec: dict[str, Any]) -> str:
+    """The build's wall time as the executor recorded it (``instseg_lib.book.timings_record``),
+    saying which notebooks' times are from this run and which from earlier ones (``--only``)."""
+    times = rec.get("notebooks", {}) or {}
+    n = len(times)
+    total = float(rec.get("total_seconds", sum(times.values())))
+    where = "the book's <code>_build/timings.json</code> has every page's time"
+    if not rec.get("partial"):
+        return f"{total:.0f} s for the {n} notebook{'s' if n != 1 else ''} executed before this summary ({where})"
+    rerun = [r for r in rec.get("rerun", []) if r in times]
+    text = (f"{total:.0f} s, the sum of the latest recorded time of each of the {n} notebook{'s' if n != 1 else ''} "
+            "before this "
+            f"summary: this was a partial run (<code>--only</code>) that re-timed {len(rerun)} of them"
+            + (f" ({html.escape(', '.join(rerun))})" if rerun else "")
+            + (f"; the other {n - len(rerun)} time{'s are' if n - len(rerun) != 1 else ' is'} from the runs that "
+               "last executed those pages" if n > len(rerun) else ""))
+    missing = [m for m in rec.get("missing", []) if m != rec.get("running")]
+    if missing:
+        text += f"; {len(missing)} notebook{'s have' if len(missing) != 1 else ' has'} no recorded time yet"
+    return f"{text} ({where})"
+
+
 def build_info(profile: str) -> HtmlBlock:
     """Profile, hardware and wall time of this build (the executor's running timings file).
 
@@ -216,9 +238,7 @@ def build_info(profile: str) -> HtmlBlock:
     except (OSError, ValueError):
         rec = None
     if rec and rec.get("profile") == profile:
-        n = len(rec.get("notebooks", {}))
-        wall = (f"{float(rec.get('total_seconds', 0.0)):.0f} s for the {n} notebooks executed before this "
-                "summary (the book's <code>_build/timings.json</code> has every page's time)")
+        wall = wall_time_sentence(rec)
     text = (f"<p class=\"instseg-build\"><strong>This build.</strong> Profile <code>{html.escape(profile)}</code>; "
             f"{hw}; wall time {wall}.</p>")
     return HtmlBlock(text, f"This build: profile {profile}; device {device}")

@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..experiments import read_result, write_result
 from ..paths import results_root
+from . import table_citation
 from .schema import ClaimResult, Noise, NoiseSpec, PaperTable, check_claims
 
 Ours = Mapping[str, Mapping[str, float | int | None]]
@@ -93,7 +94,7 @@ class Provenance:
 
     def caption(self, table: PaperTable, extra: str = "") -> str:
         """The caption; ``extra`` (e.g. the noise sentence) goes before the transcription note."""
-        parts = [f"**{table.paper} Table {table.number}.** {table.caption}",
+        parts = [f"**{table_citation(table)}.** {table.caption}",
                  f"Paper: {table.dataset} {table.split}. Ours: {self.dataset}, profile `{self.profile}`"]
         if self.hardware:
             parts.append(f"on {self.hardware}")
@@ -646,7 +647,7 @@ def trend_figure(table: PaperTable, data: list[dict[str, Any]], profile: str):
         rax.tick_params(labelsize=7)
         rax.set_title(f"rank agreement: {_tau_text(d['tau'])}", fontsize=8)
         rax.legend(fontsize=6, loc="lower left")
-    fig.suptitle(f"{table.paper} Table {table.number}: trend view (paper's numbers vs ours)", fontsize=10)
+    fig.suptitle(f"{table_citation(table)}: trend view (paper's numbers vs ours)", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -654,7 +655,7 @@ def trend_figure(table: PaperTable, data: list[dict[str, Any]], profile: str):
 def trend_caption(table: PaperTable, data: list[dict[str, Any]], noise: NoiseSpec) -> HtmlBlock:
     has_sigma = any(s is not None for d in data for s in d["sigma"])
     taus = "; ".join(f"{d['column']}: {_tau_text(d['tau'])} over {len(d['rows'])} rows" for d in data)
-    text = (f"Trend view of {table.paper} Table {table.number}. Left: the paper's numbers (blue, left axis) "
+    text = (f"Trend view of {table_citation(table)}. Left: the paper's numbers (blue, left axis) "
             "and ours (orange, right axis) over the rows that have both, each on its own axis, because on the "
             "twin only the direction and the order of the rows can be compared, not the level. ")
     text += ("Error bars on ours: ±1 σ, the standard deviation of one run over seeds from the noise "

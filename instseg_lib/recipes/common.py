@@ -258,12 +258,17 @@ def learning_frame(results: Mapping[str, Any], noise, dataset: str, profile: Pro
 
 
 def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profile | str, title: str = "",
-                       prior_entropy: bool = True, ylabel: str = "training loss (nats)"):
+                       prior_entropy: bool = True, ylabel: str = "training loss (nats)", caption: str | None = None):
     """Every run's training-loss curve on one axis, with the class-prior entropy as a line
-    (for cross-entropy losses): a curve that ends above it learned nothing from the images."""
+    (for cross-entropy losses): a curve that ends above it learned nothing from the images.
+
+    The figure carries a caption (``caption`` replaces the default one) and a legend of the runs."""
     import matplotlib.pyplot as plt
 
-    h = class_prior_entropy(dataset, profile) if prior_entropy else None
+    from ..viz import add_caption
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    h = class_prior_entropy(dataset, p) if prior_entropy else None
     fig, ax = plt.subplots(figsize=(7, 3.2))
     cmap = plt.get_cmap("viridis")
     items = [(rid, r) for rid, r in results.items() if r.metrics.get("loss_curve")]
@@ -274,8 +279,32 @@ def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profil
         ax.axhline(h, color="crimson", ls="--", lw=1, label="class-prior entropy")
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title or f"Training loss of every run ({dataset} twin, {get_profile(profile).name if not isinstance(profile, Profile) else profile.name} profile)")
+    ax.set_title(title or f"Training loss of every run ({dataset} twin, {p.name} profile)")
     if len(items) <= 16:
         ax.legend(fontsize=6, ncol=2, loc="upper right")
     fig.tight_layout()
+    add_caption(fig, caption or loss_curves_caption([rid for rid, _ in items], len(results), dataset, p.name, h))
     return fig
+
+
+def loss_curves_caption(runs: Sequence[str], n_results: int, dataset: str, profile: str,
+                        prior_entropy: float | None) -> str:
+    """The default caption of :func:`loss_curves_figure`."""
+    if not runs:
+        return (f"Training loss: none of the {n_results} runs ({dataset} twin, {profile} profile) recorded a "
+                "loss curve, so the axes are empty.")
+    text = (f"Training loss of {len(runs)} run{'s' if len(runs) != 1 else ''} ({profile} profile) against the "
+            "training step; each point is the mean of the steps around it. ")
+    text += ("The legend names the runs (colours from dark to light in the order of the table). " if len(runs) <= 16
+             else "Colours go from dark to light in the order of the table (no legend for so many runs). ")
+    if n_results > len(runs):
+        text += f"{n_results - len(runs)} run(s) without a recorded curve are left out. "
+    if prior_entropy is not None:
+        text += (f"The dashed red line is the class-prior entropy of the {dataset} twin's training labels "
+                 f"({prior_entropy:.3f} nats), the loss of a net "
+                 "that knows only how common each class is: a curve that ends above it learned nothing from "
+                 "the images.")
+    else:
+        text += ("This loss has no class prior to compare with: a net that learned nothing ends about where it "
+                 "started.")
+    return text

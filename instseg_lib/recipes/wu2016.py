@@ -614,7 +614,9 @@ def provenance_for(results: dict[str, Result], dataset: str, profile: str, note:
 
 # --------------------------------------------------------------------------- figures
 def semantic_examples(cfg: SemanticConfig, n: int = 3, device: str = "cpu"):
-    """Image / ground truth / prediction rows for the first ``n`` val images (Figs. 2-4)."""
+    """Image / ground truth / prediction rows for the first ``n`` val images (Figs. 2-4), with a
+    caption and a legend naming the twin's classes."""
+    from ..papers import citation
     from ..viz import colorize_labels, image_grid
 
     model = load_semantic_model(cfg, device)
@@ -624,11 +626,15 @@ def semantic_examples(cfg: SemanticConfig, n: int = 3, device: str = "cpu"):
         s = val[i]
         pred = predict_probabilities(model, s.image, device).argmax(0).numpy()
         rows.append([s.image, colorize_labels(s.semantic), colorize_labels(pred)])
-    return image_grid(rows, ["image", "ground truth", f"{cfg.name}"])
+    caption = (f"{citation(PAPER)}, Figs. 2-4, on the {cfg.dataset} twin: each row is one of the first {len(rows)} "
+               f"validation images, its ground-truth class map and the prediction of {cfg.name} ({cfg.profile} "
+               "profile). Class maps use the VOC palette (void in cream); the legend names the classes shown.")
+    return image_grid(rows, ["image", "ground truth", f"{cfg.name}"], caption=caption, class_names=val.class_names)
 
 
 def instance_examples(cfg: InstanceConfig, n: int = 3, device: str = "cpu"):
     """Image / ground-truth instances / predicted instances for the first ``n`` val images (Fig. 5)."""
+    from ..papers import citation
     from ..viz import colorize_instances, image_grid, masks_to_id_map
 
     sem = None if cfg.semantic is None else load_semantic_model(cfg.semantic, device)
@@ -639,15 +645,24 @@ def instance_examples(cfg: InstanceConfig, n: int = 3, device: str = "cpu"):
         s = val[i]
         inst = predict_instances(sem, loc, s, cfg, device)
         rows.append([s.image, colorize_instances(s.instances), colorize_instances(masks_to_id_map(inst.masks.numpy()))])
-    return image_grid(rows, ["image", "ground-truth instances", "predicted instances"])
+    semantic = "ground-truth score maps (the §3.2 pilot)" if cfg.semantic is None else cfg.semantic.name
+    caption = (f"{citation(PAPER)}, Fig. 5, on the {cfg.localization.dataset} twin: each row is one of the first "
+               f"{len(rows)} validation images, its ground-truth instances and the instances that Hough grouping "
+               f"finds from {semantic} and the localization net {cfg.localization.name} "
+               f"({cfg.localization.profile} profile). Each instance has a random colour; black is no instance.")
+    return image_grid(rows, ["image", "ground-truth instances", "predicted instances"], caption=caption)
 
 
 def pipeline_figure(cfg: InstanceConfig, index: int = 0, device: str = "cpu"):
-    """Fig. 1 on one twin image: score map, transform map, detected maxima, masks, instances."""
+    """Fig. 1 on one twin image: score map, transform map, detected maxima, masks, instances,
+    with a caption and a legend of the marks."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
 
     from ..grouping import top_n_masks
-    from ..viz import colorize_instances, draw_boxes, masks_to_id_map
+    from ..papers import citation
+    from ..viz import add_caption, colorize_instances, draw_boxes, masks_to_id_map, uniform_note
 
     sem = None if cfg.semantic is None else load_semantic_model(cfg.semantic, device)
     loc = load_localization_model(cfg.localization, device)
@@ -659,27 +674,43 @@ def pipeline_figure(cfg: InstanceConfig, index: int = 0, device: str = "cpu"):
     # The class shown is the most frequent ground-truth object class of the image.
     classes, counts = np.unique(s.semantic[(s.semantic > 0) & (s.semantic < 255)], return_counts=True)
     c = int(classes[counts.argmax()]) if len(classes) else 1
+    name = s.class_names[c]
     x, (h, w) = pad_to_multiple(image_tensor(s.image)[None].to(device), 16)
     with torch.no_grad():
         boxes = loc(x)[0, 4 * (c - 1):4 * c, :h, :w].cpu().numpy()
     keep = top_n_masks(prob, cfg.top_n)[c].numpy()
     ys, xs = np.nonzero(keep)
-    fig, axes = plt.subplots(1, 5, figsize=(14, 3))
-    axes[0].imshow(s.image), axes[0].set_title("image")
-    axes[1].imshow(prob[c].numpy(), vmin=0, vmax=1, cmap="magma"), axes[1].set_title(f"score map: {s.class_names[c]}")
+    fig, axes = plt.subplots(1, 5, figsize=(11, 2.1 * s.image.shape[0] / s.image.shape[1] + 0.6))
+    axes[0].imshow(s.image), axes[0].set_title("image", fontsize=10)
+    axes[1].imshow(prob[c].numpy(), vmin=0, vmax=1, cmap="magma"), axes[1].set_title(f"score map: {name}", fontsize=10)
     axes[2].imshow(s.image, alpha=0.4)
     axes[2].scatter(xs + 0.5 + boxes[1, ys, xs], ys + 0.5 + boxes[0, ys, xs], s=2, c="red")
-    axes[2].set_title("transform map: voted centres")
+    axes[2].set_title("transform map: voted centres", fontsize=10)
     axes[3].imshow(s.image)
     sel = inst.classes.numpy() == c
     masks = inst.masks.numpy()[sel]
     bx = np.array([[m.nonzero()[1].min(), m.nonzero()[0].min(), m.nonzero()[1].max() + 1, m.nonzero()[0].max() + 1]
                    for m in masks]) if len(masks) else np.zeros((0, 4))
-    draw_boxes(axes[3], bx), axes[3].set_title(f"{len(masks)} detected maxima")
-    axes[4].imshow(colorize_instances(masks_to_id_map(inst.masks.numpy()))), axes[4].set_title("final instances")
+    draw_boxes(axes[3], bx), axes[3].set_title(f"{len(masks)} detected maxima", fontsize=10)
+    final = colorize_instances(masks_to_id_map(inst.masks.numpy()))
+    axes[4].imshow(final), axes[4].set_title("final instances", fontsize=10)
+    note = uniform_note(final)
+    if note:
+        axes[4].text(0.5, 0.5, note, transform=axes[4].transAxes, ha="center", va="center", fontsize=7, wrap=True,
+                     bbox={"facecolor": "white", "alpha": 0.85, "edgecolor": "none"})
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
+    source = "the ground-truth class map (the §3.2 pilot)" if sem is None else f"the semantic net {cfg.semantic.name}"
+    caption = (f"{citation(PAPER)}, Fig. 1, on validation image {s.image_id} of the {cfg.localization.dataset} twin "
+               f"({cfg.name}, {cfg.localization.profile} profile). From left: the image; the score map of '{name}', "
+               f"the image's most frequent object class, from {source} (black 0, yellow 1); the box centre that "
+               f"each of the {len(xs)} pixels where '{name}' is among the top {cfg.top_n} classes votes for, from "
+               f"the localization net {cfg.localization.name}; the boxes of the {len(masks)} '{name}' instances that "
+               f"grouping keeps; the final instances of every class, each in a random colour (black: no instance).")
+    handles = [Line2D([], [], ls="", marker="o", ms=4, color="red", label="a pixel's voted box centre"),
+               Patch(facecolor="0.35", edgecolor="yellow", label=f"box of a detected '{name}' instance")]
+    add_caption(fig, caption, handles, ncol=2)
     return fig
 
 
