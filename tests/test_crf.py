@@ -242,6 +242,7 @@ def test_lattice_filter_is_linear_and_its_backward_is_its_transpose():
     torch.testing.assert_close(lat._apply(eye, reverse=True), a.T, rtol=0, atol=1e-12)
     v = torch.rand(60, 2, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lat.filter, (v,))
+    torch.testing.assert_close(PermutohedralLattice(f).ones_response(), a.sum(1))
 
 
 def test_lattice_hashes_far_apart_points_to_separate_vertices():

@@ -149,8 +149,10 @@ class PermutohedralLattice:
     up to float rounding.
 
     Splat, the ``d + 1`` blurs and slice are sparse CSR matrices over the ``M`` lattice
-    vertices, so each is one sparse matmul (MKL on CPU, cuSPARSE on GPU). :meth:`filter` is differentiable in the
-    values: its transpose (the backward pass) blurs the directions in reverse order.
+    vertices, so each is one sparse matmul (MKL on CPU, cuSPARSE on GPU). :meth:`filter`
+    is differentiable in the values: its transpose (the backward pass) is the same
+    filter with the blur directions in reverse order (each blur matrix is symmetric,
+    their product is not).
     """
 
     def __init__(self, features: torch.Tensor) -> None:
@@ -177,20 +179,29 @@ class PermutohedralLattice:
         self._splat_cols = (splat_order // (d + 1)).to(itype)
         counts = torch.bincount(offsets.reshape(-1), minlength=m)
         self._splat_crow = torch.cat([counts.new_zeros(1), counts.cumsum(0)]).to(itype)
-        self._weights = weights
-        self.rescale(None)
+        self._weights, self._offsets = weights, offsets
+        self.splat = self.slice = None  # built on first use or by :meth:`rescale`
 
     def rescale(self, scale: torch.Tensor | None) -> None:
-        """Fold a per-point ``scale`` (N,) into splat and slice: ``diag(s) A diag(s)``.
+        """(Re)build splat and slice with a per-point ``scale`` (N,) folded in: ``diag(s) A diag(s)``.
 
-        Used for the symmetric normalisation ``D^-1/2 K D^-1/2``; keeps the operator
-        symmetric, so the backward pass stays the reverse-order filter.
+        Used for the symmetric normalisation ``D^-1/2 K D^-1/2``. Its transpose is
+        ``diag(s) A^T diag(s)``, so the backward pass stays the reverse-order filter.
         """
         w = self._weights if scale is None else self._weights * scale[:, None].to(self._weights.dtype)
         sl = (w.gather(1, self._slice_order) * self.alpha).reshape(-1)
         self.slice = _csr(self._slice_crow, self._slice_cols, sl, (self.n, self.m))
         sp = w.reshape(-1)[self._splat_order]
         self.splat = _csr(self._splat_crow, self._splat_cols, sp, (self.m, self.n))
+
+    def ones_response(self) -> torch.Tensor:
+        """``A 1`` (N,), the unnormalised degree, without building splat and slice."""
+        w = self._weights
+        x = torch.zeros(self.m, dtype=w.dtype, device=w.device)
+        x = x.index_add_(0, self._offsets.reshape(-1), w.reshape(-1))[:, None]
+        for b in self.blurs:
+            x = b @ x
+        return self.alpha * (w * x[self._offsets, 0]).sum(1)
 
     def filter(self, values: torch.Tensor) -> torch.Tensor:
         """``(N, C) -> (N, C)``: splat, blur along the ``d + 1`` directions, slice."""
@@ -199,6 +210,8 @@ class PermutohedralLattice:
         return _LatticeFilter.apply(values, self)
 
     def _apply(self, values: torch.Tensor, reverse: bool) -> torch.Tensor:
+        if self.splat is None:
+            self.rescale(None)
         dt = self.splat.dtype
         x = self.splat @ values.to(dt)
         for b in (reversed(self.blurs) if reverse else self.blurs):
@@ -396,7 +409,11 @@ class _GaussianKernel:
             self.matrix = torch.exp(-0.5 * torch.cdist(f, f).square())
         else:
             raise ValueError(f"unknown filter kind {kind!r}; use 'permutohedral' or 'exact'")
-        degree = self._filter(f.new_ones(f.shape[0], 1)) - (0.0 if include_self else 1.0)
+        if kind == "permutohedral":
+            degree = self.lattice.ones_response()[:, None]
+        else:
+            degree = self._filter(f.new_ones(f.shape[0], 1))
+        degree = degree - (0.0 if include_self else 1.0)
         self.norm = degree.clamp_min(1e-20).rsqrt()  # pydensecrf: 1 / sqrt(norm + 1e-20)
         self._self_weight = None if include_self else self.norm.square()
         if kind == "permutohedral":  # fold D^-1/2 into splat and slice once
