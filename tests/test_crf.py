@@ -390,10 +390,14 @@ def _twin_inputs(h: int, w: int, labels: int, seed: int = 0):
     return np.ascontiguousarray(scene.image), gt, np.ascontiguousarray(energy, dtype=np.float32)
 
 
-def test_agrees_with_pydensecrf():
+@pytest.mark.parametrize("scene", ["twin", "noise"])
+def test_agrees_with_pydensecrf(scene):
+    """A twin scene, and i.i.d. random colours (the lattice's worst case: most vertices)."""
     dcrf = pytest.importorskip("pydensecrf.densecrf")
     h, w, labels = 48, 64, 21
     image, gt, energy = _twin_inputs(h, w, labels)
+    if scene == "noise":
+        image = np.random.default_rng(5).integers(0, 256, image.shape, dtype=np.uint8)
     ta, tg = scale_position_widths(80.0, 3.0, image_size=64, reference_size=320)
     ref = dcrf.DenseCRF2D(w, h, labels)
     ref.setUnaryEnergy(energy)
@@ -408,7 +412,7 @@ def test_agrees_with_pydensecrf():
                          torch.from_numpy(image).permute(2, 0, 1).float(), theta_alpha=ta,
                          theta_gamma=tg, unary_kind="energy", spatial_filter="exact").numpy()
     agree_exact = (exact_sp.argmax(0) == q_ref.argmax(0)).mean()
-    print(f"label agreement with pydensecrf2: {100 * agree:.2f} % (lattice spatial), "
+    print(f"{scene}: label agreement with pydensecrf2: {100 * agree:.2f} % (lattice spatial), "
           f"{100 * agree_exact:.2f} % (exact spatial); max |Q - Q_ref| {np.abs(q - q_ref).max():.2e}")
     assert agree >= 0.99 and agree_exact >= 0.95
     np.testing.assert_allclose(q, q_ref, atol=1e-3)

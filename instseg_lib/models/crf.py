@@ -402,27 +402,24 @@ class _GaussianKernel:
         f = features.detach()
         if kind == "permutohedral":
             self.lattice = PermutohedralLattice(f)
-        elif kind == "exact" and grid is not None:
-            h, w, sigma = grid
-            self.gy, self.gx = (_gauss_matrix(k, sigma, f.device, f.dtype) for k in (h, w))
+            degree = self.lattice.ones_response()[:, None]
         elif kind == "exact":
-            self.matrix = torch.exp(-0.5 * torch.cdist(f, f).square())
+            if grid is not None:
+                h, w, sigma = grid
+                self.gy, self.gx = (_gauss_matrix(k, sigma, f.device, f.dtype) for k in (h, w))
+            else:
+                self.matrix = torch.exp(-0.5 * torch.cdist(f, f).square())
+            degree = self._exact(f.new_ones(f.shape[0], 1))
         else:
             raise ValueError(f"unknown filter kind {kind!r}; use 'permutohedral' or 'exact'")
-        if kind == "permutohedral":
-            degree = self.lattice.ones_response()[:, None]
-        else:
-            degree = self._filter(f.new_ones(f.shape[0], 1))
         degree = degree - (0.0 if include_self else 1.0)
         self.norm = degree.clamp_min(1e-20).rsqrt()  # pydensecrf: 1 / sqrt(norm + 1e-20)
         self._self_weight = None if include_self else self.norm.square()
-        if kind == "permutohedral":  # fold D^-1/2 into splat and slice once
+        if kind == "permutohedral":  # fold D^-1/2 into splat and slice, once
             self.lattice.rescale(self.norm[:, 0])
 
-    def _filter(self, q: torch.Tensor) -> torch.Tensor:
-        """Unnormalised ``K q`` (self term included)."""
-        if self.kind == "permutohedral":
-            return self.lattice.filter(q)
+    def _exact(self, q: torch.Tensor) -> torch.Tensor:
+        """Unnormalised exact ``K q`` (self term included)."""
         if self.grid is None:
             return self.matrix.to(q.dtype) @ q
         h, w, _ = self.grid
@@ -432,8 +429,11 @@ class _GaussianKernel:
 
     def apply(self, q: torch.Tensor) -> torch.Tensor:
         """``Kn q`` for ``q`` (N, C); ``K - I`` in place of ``K`` when the self term is excluded."""
-        n = self.norm.to(q.dtype)
-        out = self.lattice.filter(q) if self.kind == "permutohedral" else n * self._filter(q * n)
+        if self.kind == "permutohedral":
+            out = self.lattice.filter(q)
+        else:
+            n = self.norm.to(q.dtype)
+            out = n * self._exact(q * n)
         if self._self_weight is not None:
             out = out - self._self_weight.to(q.dtype) * q
         return out
