@@ -36,36 +36,38 @@ includes the (lattice-approximated) self-weight. We follow the code by default
 ``K - I`` (exactly the paper's ``j != i``).
 
 **Algorithm choice (measured with ``benchmarks/bench_crf.py``: 320x480 VOC-twin image,
-21 labels, one CPU thread; wall ms for one normalised filtering ``Kn Q``).**
+21 labels, one thread, median process CPU time on a shared 2-core machine).**
 
 - *Bilateral kernel: permutohedral lattice* (Adams, Baek & Davis 2010) in tensor ops:
-  12 ms per ``Kn Q`` plus 88 ms to build the lattice once per image; the exact ``N x N``
-  filter would take ~34 s per ``Kn Q`` (O(N^2): 2.4e10 kernel entries; timed on a
-  1/16-size crop and scaled), and a window of 3 theta_alpha = 240 px is nearly the whole
-  image, so a windowed exact filter saves little; a downsampled one changes the result
-  at object edges, where the CRF matters. Construction: each pixel's ``d+1`` enclosing
+  13 ms per normalised filtering ``Kn Q`` plus 92 ms to build the lattice once per
+  image. The exact ``N x N`` filter takes ~37 s per ``Kn Q`` (O(N^2), 2.4e10 kernel
+  entries; timed on a 1/16-size crop and scaled by 256); a windowed exact filter needs
+  a window of ~3 theta_alpha = 240 px, nearly the whole image, so it saves little; a
+  downsampled one changes the result at object edges, where the CRF matters. So the
+  lattice wins by three orders of magnitude at the accuracy that matters here
+  (agreement with pydensecrf, below). Construction: each pixel's ``d+1`` enclosing
   simplex vertices and barycentric weights (elevation, rounding to the remainder-0
   point, rank sort); each integer vertex key becomes one int64 code, and one stable
-  sort of the codes hashes them (``torch.unique`` on the keys, dim=0, is a row sort and
-  slower); blur neighbours are found by ``searchsorted``, since a neighbour's code is
-  the vertex's code plus a constant. Splat, the ``[1/2, 1, 1/2]`` blurs along the
-  ``d+1`` directions and slice are sparse CSR matrices, so a filtering is ``d+3``
-  sparse products (MKL / cuSPARSE): 2.7x faster on CPU than the same steps written with
-  ``index_add_`` / ``index_select`` (measured in development on a worst-case
-  random-colour image: 104 vs 283 ms). It is the construction of Krähenbühl's
-  ``permutohedral.cpp``, so it agrees with pydensecrf to float rounding (max
-  ``|Q - Q_ref|`` ~1e-5 after 5 iterations).
-- *Spatial kernel: permutohedral lattice too* (d = 2): 11 ms per ``Kn Q`` (build 49 ms,
-  cached per image size since it does not depend on the image: :func:`spatial_kernel`).
-  The exact kernel is separable, ``K = G_y (x) G_x``, and kept as ``"exact"`` (two dense
-  matmuls, no truncation): 96 ms per ``Kn Q`` at theta_gamma = 3, where a 3x3-pixel
-  lattice cell does the work of most of a 480-wide dense row. pydensecrf also uses a
-  lattice here, so the lattice is also the closer match (exact spatial: max
-  ``|Q - Q_ref|`` 2e-2, labels still 100 % equal on the benchmark image).
-- Timing against pydensecrf2 (same process, one thread, median CPU time): see the
-  benchmark; in development ours took ~1.3x pydensecrf2's CPU time at 320x480 (the
-  lattice construction, ~90 ms, is most of the gap; the five iterations cost ~30 ms
-  each). ``exact`` is for tests and tiny images (the hand-computed cases and gradcheck).
+  sort of the codes both hashes them and gives the splat matrix's layout; blur
+  neighbours are found by ``searchsorted``, since a neighbour's code is the vertex's
+  code plus a constant. Splat, the ``[1/2, 1, 1/2]`` blurs along the ``d+1``
+  directions and slice are sparse CSR matrices, so a filtering is ``d+3`` sparse
+  products (MKL / cuSPARSE); written instead with ``index_add_`` / ``index_select`` the
+  same steps were 2.7x slower on CPU (development measurement, wall time, random-colour
+  image: 283 vs 104 ms). It is the construction of Krähenbühl's ``permutohedral.cpp``,
+  so it agrees with pydensecrf to float rounding (max ``|Q - Q_ref|`` ~1e-5 after 5
+  iterations, labels 100 % equal on the benchmark image and on random colours).
+- *Spatial kernel: permutohedral lattice too* (d = 2): 12 ms per ``Kn Q`` (build 54 ms,
+  cached per image size, as it does not depend on the image: :func:`spatial_kernel`).
+  The exact kernel is separable, ``K = G_y (x) G_x``, and is kept as ``"exact"`` (two
+  dense matmuls, no truncation): 97 ms per ``Kn Q`` at theta_gamma = 3. pydensecrf
+  also uses a lattice here, so the lattice is also the closer match (exact spatial:
+  max ``|Q - Q_ref|`` 2e-2, labels still 100 % equal on the benchmark image).
+- Against pydensecrf2 (C++/SSE, one thread) the whole CRF took 1.2-1.8x its CPU time
+  at 320x480 over several contended runs (1.16x with the spatial kernel cached, 1.41x
+  cold, in the least contended run): the sparse products run at MKL's ~2.7 GMAC/s per
+  thread and the lattice is rebuilt in tensor ops. ``exact`` is for tests and tiny
+  images (the hand-computed cases and gradcheck).
 
 Gradients flow to the unary and to the kernel weights and compatibility (every filter
 is linear in ``Q``); not to the image or the widths (the lattice is built from them
@@ -127,7 +129,9 @@ def scale_position_widths(
 
     Widths in pixels were chosen for ``reference_size`` px images (VOC ~500 px); on a
     smaller image the same *relative* reach needs proportionally smaller widths. The
-    colour width ``theta_beta`` is in intensity levels and does not scale.
+    colour width ``theta_beta`` is in intensity levels and does not scale. Below
+    ~1 px, theta_gamma barely reaches the neighbouring pixels (the default 3 px scaled
+    to 128 px is 0.77 px); clamp it if the smoothness term should still act.
     """
     _check_positive("image_size", image_size)
     _check_positive("reference_size", reference_size)
