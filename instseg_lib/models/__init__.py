@@ -8,9 +8,12 @@ trunk, and the pixel similarity σ of Eq. 1 (:mod:`.embedding`).
 Liang et al. 2015 (PFN, §3.1): :class:`DeepLabLargeFOV` on the width-scaled VGG-16 /
 AlexNet :class:`VGGTrunk` of :mod:`.vgg`; the instance-level network :class:`PFN` (§3.2) of
 :mod:`.pfn`.
+:mod:`.crf`: the one dense CRF (mean field as a layer, Krähenbühl & Koltun 2011; CRF-RNN),
+reused by Arnab & Torr 2017, PFN and BoxSup: :class:`DenseCRF`, :func:`dense_crf`.
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
+from .crf import DenseCRF, dense_crf, scale_position_widths
 from .embedding import (
     FATHI_TAUS,
     PYRAMID_SCALES,
@@ -50,6 +53,7 @@ __all__ = [
     "pairwise_sq_distances",
     "similarity",
     "DeepLabLargeFOV",
+    "DenseCRF",
     "FCRN",
     "FCRNConfig",
     "FCRNLocalization",
@@ -58,11 +62,13 @@ __all__ = [
     "ScaledResNet",
     "VGGTrunk",
     "coordinate_maps",
+    "dense_crf",
     "field_of_view",
     "largefov_dilation",
     "load_imagenet_weights",
     "load_vgg_imagenet_weights",
     "predict_multiview",
     "receptive_field",
+    "scale_position_widths",
     "select_class_boxes",
 ]
