@@ -606,6 +606,10 @@ def matched_ground_truth(
     ``ignore_index`` (``"ignore"``: no loss there). Our choice of default: background, the
     reading of "leftover segments are matched to dummy nodes with zero overlap" in which a
     missed object's pixels are still supervised.
+
+    Ties: when two same-class segments have equal IoU with one prediction, Eq. 7 has
+    several maximisers and scipy's order (the ground-truth numbering) picks one; the
+    loss is invariant to the numbering everywhere else.
     """
     from .metrics.matching import match_segments
 

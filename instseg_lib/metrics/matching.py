@@ -119,7 +119,8 @@ def _pixel_counts(gt: list, pred: list, size: Any, void: Any, image_id: Any
     if void is not None and len(pred):
         v = np.asarray(void, dtype=bool)
         if size is not None and tuple(v.shape) != tuple(size):
-            raise MetricsInputError(f"image {image_id!r}: void mask {v.shape} differs from the masks' size {tuple(size)}")
+            raise MetricsInputError(f"image {image_id!r}: void mask {v.shape} differs from the "
+                                    f"masks' size {tuple(size)}")
         pa = pa - intersection_matrix(pred, encode(v))[:, 0]
     return inter, pa, ga
 
