@@ -18,6 +18,12 @@ Liang et al. 2015 (PFN):
   one term of Eq. 4); :func:`pfn_number_loss`: the Euclidean loss of the instance numbers
   (Eq. 5's L_n); :func:`pfn_loss`: L = lambda L_o + L_n with deep supervision (Eq. 4, 5).
 
+Arnab & Torr 2017:
+
+- :func:`matched_loss`: cross-entropy of the instance CRF's output against the ground truth
+  permuted to the prediction by maximum-IoU bipartite matching (§3.4, Eq. 7);
+  :func:`matched_ground_truth` returns that matched map (Fig. 6c).
+
 **K is per image (per crop).** §2.2 derives Eq. 1 "for simplicity" with one crop per
 mini-batch and asks for "at least a reasonable number of pixels kept per mini-batch";
 Table 7's "keep the 512 hardest pixels" therefore counts pixels of one crop. With
@@ -29,7 +35,7 @@ crops of the batch are then averaged together, as Eq. 1 averages over the kept s
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -548,3 +554,135 @@ def pfn_loss(outputs: Mapping[str, Any], locations: torch.Tensor, foreground: to
         loss = loss + terms["semantic"]
     terms["loss"] = loss
     return terms
+
+
+# --------------------------------------------------------------------------- Arnab & Torr 2017
+# Matched-ground-truth loss of "Pixelwise instance segmentation with a dynamically instantiated
+# network", §3.4 (Eq. 7, Fig. 6). The instance labels 1..D follow the detections, so the ground
+# truth's instance numbering is arbitrary: it is permuted to the prediction before the loss.
+
+
+class MatchedGroundTruth(NamedTuple):
+    """The matched ground truth ``G*`` of Eq. 7 (Fig. 6c) and the matching behind it.
+
+    ``target`` (H, W) long: 0 on background, ``k`` on the pixels of the ground-truth
+    instance matched to prediction label ``k``, ``ignore_index`` on void pixels (and on
+    unmatched instances with ``unmatched="ignore"``). ``pred_labels``, ``gt_ids`` and
+    ``iou``: the matched pairs (prediction label ``k >= 1``, ground-truth id ``j >= 1``).
+    """
+
+    target: torch.Tensor
+    pred_labels: torch.Tensor
+    gt_ids: torch.Tensor
+    iou: torch.Tensor
+
+
+def matched_ground_truth(
+    pred_labels: torch.Tensor,
+    label_classes: Sequence[int] | torch.Tensor,
+    gt_instances: torch.Tensor,
+    gt_classes: Sequence[int] | torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    unmatched: Literal["background", "ignore"] = "background",
+    ignore_index: int = 255,
+) -> MatchedGroundTruth:
+    """Permute the ground truth to a prediction, §3.4 (Eq. 7).
+
+    ``pred_labels`` (H, W): the predicted instance label of each pixel, ``0..D`` (argmax of
+    the instance CRF); ``label_classes`` (D+1,): class of each label, entry 0 background
+    (:func:`~instseg_lib.grouping.instance_crf.label_classes`); ``gt_instances`` (H, W):
+    0 = no instance, ``1..N`` instance ids; ``gt_classes`` (N,): class of id ``j`` at
+    ``j - 1``; ``valid`` (H, W) bool: False on void (and crowd) pixels.
+
+    Segments are the pixels of one label (prediction, ``k >= 1``) or id (ground truth), on
+    valid pixels only (void is not evaluated, VOC [13]). Eq. 7 is solved as "a maximum-weight
+    bipartite matching problem" with edge weight the IoU of a prediction and a ground-truth
+    segment of the same class, 0 otherwise, by ``scipy.optimize.linear_sum_assignment``
+    (:func:`~instseg_lib.metrics.match_segments`); the rectangular assignment is the square
+    one padded with zero-weight "dummy" nodes, and pairs of zero weight are dropped (they are
+    matches to dummies). Pixels of ground-truth instances left unmatched become background
+    (``unmatched="background"``: the prediction should not claim them under any label) or
+    ``ignore_index`` (``"ignore"``: no loss there). Our choice of default: background, the
+    reading of "leftover segments are matched to dummy nodes with zero overlap" in which a
+    missed object's pixels are still supervised.
+
+    Ties: when two same-class segments have equal IoU with one prediction, Eq. 7 has
+    several maximisers and scipy's order (the ground-truth numbering) picks one; the
+    loss is invariant to the numbering everywhere else.
+    """
+    from .metrics.matching import match_segments
+
+    if unmatched not in ("background", "ignore"):
+        raise ValueError(f"unmatched must be 'background' or 'ignore', got {unmatched!r}")
+    pred = pred_labels.reshape(pred_labels.shape[-2:]).long()
+    gt = gt_instances.reshape(gt_instances.shape[-2:]).long()
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and ground truth {tuple(gt.shape)} differ in size")
+    lc = torch.as_tensor(label_classes, dtype=torch.long).reshape(-1).cpu()
+    gc = torch.as_tensor(gt_classes, dtype=torch.long).reshape(-1).cpu()
+    n_lab, n_gt = len(lc), len(gc)
+    if pred.numel() and (int(pred.max()) >= n_lab or bool((pred < 0).any())):
+        raise ValueError(f"prediction labels must be in 0..{n_lab - 1} ({n_lab} label classes)")
+    if gt.numel() and (int(gt.max()) > n_gt or bool((gt < 0).any())):
+        raise ValueError(f"ground-truth ids must be in 0..{n_gt} ({n_gt} instance classes)")
+    ok = torch.ones_like(gt, dtype=torch.bool) if valid is None else valid.reshape(gt.shape).bool()
+    # joint histogram of (prediction label, gt id) over valid pixels -> intersections and areas
+    joint = torch.bincount((pred[ok] * (n_gt + 1) + gt[ok]).cpu(), minlength=n_lab * (n_gt + 1))
+    joint = joint.reshape(n_lab, n_gt + 1).double()
+    inter = joint[1:, 1:]
+    area_p, area_g = joint[1:].sum(1), joint[:, 1:].sum(0)
+    iou = inter / (area_p[:, None] + area_g[None, :] - inter).clamp(min=1)
+    rows, cols, w = match_segments(iou.numpy(), gc.numpy(), lc[1:].numpy())
+    pl, gi = torch.as_tensor(rows, dtype=torch.long) + 1, torch.as_tensor(cols, dtype=torch.long) + 1
+    lut = torch.full((n_gt + 1,), 0 if unmatched == "background" else ignore_index, dtype=torch.long)
+    lut[0] = 0
+    lut[gi] = pl
+    target = lut.to(gt.device)[gt]
+    target[~ok] = ignore_index
+    return MatchedGroundTruth(target, pl, gi, torch.as_tensor(w, dtype=torch.float64))
+
+
+def matched_loss(
+    output: torch.Tensor,
+    label_classes: Sequence[int] | torch.Tensor,
+    gt_instances: torch.Tensor,
+    gt_classes: Sequence[int] | torch.Tensor,
+    valid: torch.Tensor | None = None,
+    *,
+    unmatched: Literal["background", "ignore"] = "background",
+    input_kind: Literal["probs", "logits"] = "probs",
+    reduction: Literal["mean", "sum"] = "mean",
+) -> torch.Tensor:
+    """Cross-entropy against the matched ground truth, Arnab & Torr §3.4.
+
+    ``output`` (1, D+1, H, W): the instance CRF's marginals (``input_kind="probs"``, what
+    mean field returns) or scores before a softmax (``"logits"``); one image, since D
+    varies per image. The match (:func:`matched_ground_truth`) is recomputed at every call
+    on the current prediction, ``argmax`` of the detached output: the paper matches "our
+    instance segmentation prediction" and backpropagates only the cross-entropy ("once we
+    have the matched ground truth ... we use the common cross-entropy loss").
+
+    ``reduction="mean"`` averages over the supervised pixels; ``"sum"`` is §3.5's
+    unnormalised loss ("we do not normalise the loss by the number of pixels", hence its
+    1e-12 learning rate). With no supervised pixel the loss is 0 (in the graph).
+    """
+    if output.ndim != 4 or output.shape[0] != 1:
+        raise ValueError(f"output must be (1, D+1, H, W), got {tuple(output.shape)}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    ignore = -100  # never a label, whatever D
+    with torch.no_grad():
+        pred = output[0].argmax(0)
+        m = matched_ground_truth(pred, label_classes, gt_instances, gt_classes, valid,
+                                 unmatched=unmatched, ignore_index=ignore)
+    target = m.target[None]
+    if input_kind == "probs":
+        logp = torch.log(output.clamp_min(1e-12))
+    elif input_kind == "logits":
+        logp = F.log_softmax(output, dim=1)
+    else:
+        raise ValueError(f"input_kind must be 'probs' or 'logits', got {input_kind!r}")
+    if not (target != ignore).any():
+        return output.sum() * 0.0
+    return F.nll_loss(logp, target, ignore_index=ignore, reduction=reduction)

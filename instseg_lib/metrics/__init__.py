@@ -5,7 +5,7 @@ module              protocol
 ==================  ==============================================================
 ``semantic``        pixel acc., mean acc., mIoU (Wu 2016 §3.1); trimap (BoxSup Fig. 4)
 ``ap``              AP^r, SDS protocol and the MNC/FCIS variant; AP^r_vol
-``matching``        Matching IoU (Arnab & Torr 2017 §4.2)
+``matching``        Matching IoU (Arnab & Torr 2017 §4.2), segment and VOC-pixel readings
 ``recall``          class-agnostic recall@k and AR (Fathi et al. 2017 Table 3)
 ``cityscapes``      Cityscapes instance AP / AP50 (cityscapesScripts semantics)
 ``coco``            COCO segm AP via pycocotools
@@ -38,7 +38,14 @@ from .errors import (
     UnknownImageError,
 )
 from .masks import encode, intersection_matrix, iou_matrix, to_rles
-from .matching import MatchingIoUEvaluator, MatchingIoUResult, match_segments, matching_iou
+from .matching import (
+    MATCHING_MODES,
+    MatchingIoUEvaluator,
+    MatchingIoUResult,
+    match_segments,
+    matching_iou,
+    matching_iou_voc_counts,
+)
 from .recall import FATHI_KS, RecallEvaluator, RecallResult
 from .semantic import (
     SemanticEvaluator,
@@ -55,7 +62,8 @@ __all__ = [
     "COCOEvaluator", "coco_segm_eval", "EmptyPredictionsWarning", "MaskSizeError",
     "MetricsInputError", "MissingScoreError", "PredictionFormatError", "UnknownCategoryError",
     "UnknownImageError", "encode", "intersection_matrix", "iou_matrix", "to_rles",
-    "MatchingIoUEvaluator", "MatchingIoUResult", "match_segments", "matching_iou",
+    "MATCHING_MODES", "MatchingIoUEvaluator", "MatchingIoUResult", "match_segments", "matching_iou",
+    "matching_iou_voc_counts",
     "FATHI_KS", "RecallEvaluator", "RecallResult", "SemanticEvaluator", "SemanticScores",
     "TrimapEvaluator", "TrimapScores", "confusion_matrix", "scores_from_confusion",
 ]
