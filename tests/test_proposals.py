@@ -125,6 +125,14 @@ def test_selective_search_is_deterministic_and_respects_strategies():
         selective_search(img[..., 0])
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (3, 40), (20, 30)])
+def test_blank_and_tiny_images(shape):
+    img = np.full((*shape, 3), 100, np.uint8)
+    for c in (selective_search(img), slic_merge_proposals(img)):
+        assert len(c) >= 1 and c.shape == shape
+        assert (c.areas() == shape[0] * shape[1]).any()  # the whole image is among them
+
+
 def test_slic_merge_whole_image_is_a_candidate():
     img, _ = two_rectangles()
     c = slic_merge_proposals(img, SlicMergeConfig(n_segments=(20,)))

@@ -54,8 +54,10 @@ def _merge_hierarchy(lab: np.ndarray, labels: np.ndarray) -> tuple[list[np.ndarr
     """Every region of one greedy merge hierarchy and its persistence."""
     from skimage import graph
 
-    rag = graph.rag_mean_color(lab, labels, connectivity=2, mode="distance")
     r = int(labels.max()) + 1
+    if r == 1:  # one superpixel (tiny or blank image): nothing to merge, and no graph to build
+        return [np.array([0], dtype=np.int64)], np.zeros(1)
+    rag = graph.rag_mean_color(lab, labels, connectivity=2, mode="distance")
     regions: list[np.ndarray] = [np.array([i], dtype=np.int64) for i in range(r)]
     born = [0.0] * r
     died = [np.nan] * r
