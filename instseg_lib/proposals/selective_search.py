@@ -46,7 +46,9 @@ Choices for small twin images (~128 px; the paper's images are ~500 px):
 
 :func:`opencv_selective_search_boxes` wraps OpenCV's ximgproc implementation (boxes only),
 the reference our box recall is checked against (``tests/test_proposals.py``,
-``benchmarks/bench_proposals.py``).
+``benchmarks/bench_proposals.py``). On 20 cpu-profile VOC twin images our default gives box
+ABO 0.48 at 100 proposals against OpenCV "fast"'s 0.48 (0.59 vs 0.53 with all proposals,
+~450 vs ~200 per image).
 """
 
 from __future__ import annotations

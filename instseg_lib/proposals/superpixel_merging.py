@@ -24,6 +24,11 @@ Ranking (MCG ranks with a learned regressor; we have no training data for one): 
 one at which it was formed -- the same idea as reading regions off an ultrametric contour
 map at the levels where they stay stable. The whole-image region gets the largest merge
 distance of its hierarchy as its end. Scales are pooled and sorted by persistence.
+
+Measured on 20 cpu-profile VOC twin val images (``benchmarks/bench_proposals.py``): against
+our Selective Search it recalls more objects with few proposals (mask ABO 0.52 vs 0.37 at
+30) and fewer with many (0.72 vs 0.73 at 1000, recall@0.7 0.53 vs 0.64): a different
+quality, not a uniformly better or worse one.
 """
 
 from __future__ import annotations
