@@ -53,6 +53,7 @@ bench: setup
 	$(PY) benchmarks/bench_metrics.py
 	$(PY) benchmarks/bench_fcrn.py
 	$(PY) benchmarks/bench_pfn.py
+	$(PY) benchmarks/bench_proposals.py
 
 clean:
 	rm -rf build book/_build book/notebooks
