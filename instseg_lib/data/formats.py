@@ -270,11 +270,54 @@ def read_png16(path: Path | str, what: str = "16-bit PNG", fix: str = "") -> np.
     return arr.astype(np.int32)
 
 
+#: MAT-file v5 data type of a zlib-compressed element (MATLAB "MAT-File Format", Table 1-1).
+_MI_COMPRESSED = 15
+
+
+def _check_mat_v5(path: Path, data: bytes) -> None:
+    """Refuse a v5 ``.mat`` file whose element tags overrun the file or whose compressed
+    elements fail zlib's checksum, before scipy parses it.
+
+    scipy reads ``miCOMPRESSED`` elements through a lazy zlib stream and parses the inflated
+    bytes before the stream's Adler-32 is checked, so a flipped byte near the end of a
+    compressed element can crash the interpreter inside scipy's C reader (measured:
+    scipy 1.17.1, a segmentation fault on 2 of 3,800 single-byte flips of a twin SBD file).
+    Inflating each compressed element in full first verifies its checksum. Files that are not
+    v5 (v4 has no text header) are left to scipy.
+    """
+    if len(data) < 128 or not data.startswith(b"MATLAB 5.0"):
+        return
+    order = {b"IM": "<", b"MI": ">"}.get(data[126:128])
+    if order is None:
+        raise corrupt(path, ".mat file", f"bad endian indicator {data[126:128]!r} in the v5 header")
+    pos = 128
+    while pos < len(data):
+        if pos + 8 > len(data):
+            raise corrupt(path, ".mat file", f"truncated element tag at byte {pos}")
+        dtype, nbytes = struct.unpack(order + "II", data[pos:pos + 8])
+        if dtype >> 16:  # small data element: type and size share the first 4 bytes, 8 bytes in all
+            pos += 8
+            continue
+        end = pos + 8 + nbytes
+        if end > len(data):
+            raise corrupt(path, ".mat file", f"element at byte {pos} claims {nbytes} bytes, "
+                                             f"past the end of the file ({len(data)} bytes)")
+        if dtype == _MI_COMPRESSED:
+            try:
+                zlib.decompress(data[pos + 8:end])
+            except zlib.error as err:
+                raise corrupt(path, ".mat file", f"compressed element at byte {pos}: {err}") from err
+            pos = end
+        else:
+            pos = end + (-nbytes % 8)  # uncompressed elements are padded to 8 bytes
+
+
 def load_mat_struct(path: Path, key: str) -> np.void:
     """The MATLAB struct ``key`` of a ``.mat`` file (SBD ``GTcls``/``GTinst``)."""
     from scipy import io as sio
 
     data = _read_bytes(path, ".mat file")
+    _check_mat_v5(path, data)
     try:
         mat = sio.loadmat(io.BytesIO(data))
     except Exception as err:
