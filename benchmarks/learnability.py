@@ -45,6 +45,7 @@ from torch.utils.data import Subset
 
 from instseg_lib.data import open_dataset, train_transforms
 from instseg_lib.data.classes import VOC_CLASSES
+from instseg_lib.experiments import atomic_write_bytes
 from instseg_lib.losses import bootstrapped_cross_entropy
 from instseg_lib.models import FCRN
 from instseg_lib.profiles import get_profile
@@ -187,9 +188,7 @@ def main() -> None:
         for model in args.models:
             out["runs"][f"{ds}/{model}"] = run_one(ds, model, p, steps, every, n_eval, args.quick)
             if args.json:  # after every run, atomically: an interrupted benchmark keeps what it measured
-                tmp = args.json.with_name(args.json.name + ".tmp")
-                tmp.write_text(json.dumps(out, indent=1))
-                os.replace(tmp, args.json)
+                atomic_write_bytes(args.json, json.dumps(out, indent=1).encode())
     if args.json:
         print(f"wrote {args.json}")
 

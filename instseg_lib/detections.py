@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +38,9 @@ from pathlib import Path
 from typing import Any, Hashable
 
 import numpy as np
+
+from .experiments import atomic_write_bytes
+from .metrics.masks import box_iou_matrix
 
 #: Release values (``detection_utils.detect_single``, ``demo.py --det_threshold``,
 #: ``din.prototxt``'s detections blob): score threshold, NMS IoU, maximum D.
@@ -218,14 +219,7 @@ def write_detections(path: str | Path, detections: Mapping[Hashable, Sequence[De
             x0, y0, x1, y1 = d.box
             records.append({"image_id": iid, "category_id": cat, "bbox": [x0, y0, x1 - x0, y1 - y0],
                             "score": d.score})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(records, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, json.dumps(records).encode())
 
 
 # --------------------------------------------------------------------------- selection
@@ -341,16 +335,6 @@ def _clip_box(x0: float, y0: float, x1: float, y1: float, h: int, w: int) -> Box
     return x0, y0, max(x1, x0 + 1.0), max(y1, y0 + 1.0)
 
 
-def _box_iou(a: Box, b: np.ndarray) -> np.ndarray:
-    if len(b) == 0:
-        return np.zeros(0)
-    iw = np.clip(np.minimum(a[2], b[:, 2]) - np.maximum(a[0], b[:, 0]), 0, None)
-    ih = np.clip(np.minimum(a[3], b[:, 3]) - np.maximum(a[1], b[:, 1]), 0, None)
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-    return inter / np.maximum(union, 1e-12)
-
-
 def controlled_detections(boxes: np.ndarray, classes: Sequence[int], image_size: tuple[int, int],
                           config: ControlledDetectorConfig, *, image_id: Hashable = 0,
                           num_classes: int | None = None) -> list[Detection]:
@@ -407,7 +391,7 @@ def controlled_detections(boxes: np.ndarray, classes: Sequence[int], image_size:
                 fw, fh = fp.uniform(*c.fp_size, size=2) * (w, h)
                 fx, fy = fp.uniform(0, w - fw), fp.uniform(0, h - fh)
                 box = _clip_box(fx, fy, fx + fw, fy + fh, h, w)
-                if not (_box_iou(box, same) >= c.fp_max_iou).any():
+                if not (box_iou_matrix(box, same)[0] >= c.fp_max_iou).any():
                     break
             out.append(Detection(k, float(fp.uniform(*c.fp_score)), box))
     return sorted(out, key=lambda d: -d.score)

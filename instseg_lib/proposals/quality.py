@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..metrics.masks import box_iou_matrix  # re-exported: BoxSup's objective and quality use it
 from .candidates import Candidates
 
 #: Numbers of proposals the curves are read at (prefixes of the ranked list).
@@ -54,20 +55,6 @@ def mask_iou_matrix(gt_instances: np.ndarray, candidates: Candidates, n_objects:
     seg_area = np.asarray(members @ valid_area.astype(np.float64)).ravel()  # (N,)
     gt_area = counts[1:].sum(axis=1).astype(np.float64)  # (G,)
     union = gt_area[:, None] + seg_area[None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(union > 0, inter / union, 0.0)
-
-
-def box_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(len(a), len(b))`` IoU of inclusive-exclusive boxes ``x0, y0, x1, y1``."""
-    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
-    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    area_a = (a[:, 2] - a[:, 0]).clip(0) * (a[:, 3] - a[:, 1]).clip(0)
-    area_b = (b[:, 2] - b[:, 0]).clip(0) * (b[:, 3] - b[:, 1]).clip(0)
-    union = area_a[:, None] + area_b[None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / union, 0.0)
 
