@@ -29,7 +29,8 @@ VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "no
 @dataclass(frozen=True)
 class Row:
     """One row: a unique ``id``, the printed ``cells`` (column -> value), and whether we
-    reproduce it (``ours=False`` for other methods' or test-server rows)."""
+    reproduce it (``ours=False`` for other methods' rows, and for test-server rows that no
+    held-out split of the twin stands in for)."""
 
     id: str
     cells: Mapping[str, Any]
