@@ -14,6 +14,7 @@ of the same global batch (up to floating-point summation order).
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 from dataclasses import dataclass
@@ -160,8 +161,20 @@ def check_divergence(history: Sequence[float], factor: float) -> str | None:
     return None
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+def make_optimizer(model: nn.Module, cfg: TrainConfig,
+                   param_groups: Callable[[nn.Module], list[dict[str, Any]]] | None = None) -> torch.optim.Optimizer:
+    """Adam or SGD over the trainable parameters, or over ``param_groups(model)``: groups with
+    their own ``lr`` (Fathi §3.5 trains the shared trunk slower than the heads). The poly
+    schedule scales every group's lr by the same factor."""
+    if param_groups is None:
+        params: Any = [p for p in model.parameters() if p.requires_grad]
+    else:
+        params = [{**g, "params": [p for p in g["params"] if p.requires_grad]} for g in param_groups(model)]
+        grouped = {id(p) for g in params for p in g["params"]}
+        missing = [n for n, p in model.named_parameters() if p.requires_grad and id(p) not in grouped]
+        if missing:
+            raise ValueError(f"param_groups leaves {len(missing)} trainable parameters out of the optimiser "
+                             f"(first: {missing[0]}); every trainable parameter needs a group")
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -199,10 +212,15 @@ def train(
     collate_fn: Callable[[list[Any]], Any] = default_collate,
     progress: bool | None = None,
     desc: str = "train",
+    param_groups: Callable[[nn.Module], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` in place for ``cfg.steps`` steps; return the loss history.
 
-    ``loss_fn(model, batch)`` returns the mean loss of the (local) batch. When
+    ``loss_fn(model, batch)`` returns the mean loss of the (local) batch; a loss whose
+    weights follow a schedule (Fathi's λ ramp) declares a keyword ``step`` and is called as
+    ``loss_fn(model, batch, step=step)`` with the 0-based optimiser step, so a resumed run
+    continues the schedule where it stopped. ``param_groups`` (see :func:`make_optimizer`)
+    gives parameter groups their own learning rates. When
     ``checkpoint_path`` holds a checkpoint of this run, training resumes from it; a
     finished run's checkpoint makes this call return at once.
     """
@@ -214,7 +232,8 @@ def train(
     model.to(dev)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(model, cfg, param_groups)
+    takes_step = "step" in inspect.signature(loss_fn).parameters
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lr_lambda(cfg.steps, cfg.poly_power, cfg.warmup_steps))
     history: list[float] = []
     start = 0
@@ -252,7 +271,7 @@ def train(
             samples.append(dataset[global_idx[j]])
         batch = _to_device(collate_fn(samples), dev, cfg.channels_last)
         torch.manual_seed(_mix(cfg.seed, step, rank, 2))  # dropout etc. in the forward pass
-        loss = loss_fn(net, batch)
+        loss = loss_fn(net, batch, step=step) if takes_step else loss_fn(net, batch)
         if not torch.isfinite(loss):
             _diverged(ckpt, f"{desc}: loss is {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
