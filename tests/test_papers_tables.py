@@ -12,7 +12,7 @@ from functools import lru_cache
 import pytest
 
 from instseg_lib.papers import PAPERS, TABLES, tables_of
-from instseg_lib.papers.schema import Claim, Noise, PaperTable, check_claim, check_claims
+from instseg_lib.papers.schema import Claim, Noise, PaperTable, Row, check_claim, check_claims
 from instseg_lib.papers.wu2016 import CITYSCAPES_CLASSES, VOC_CLASSES
 from instseg_lib.paths import papers_text_root
 
@@ -96,7 +96,9 @@ def test_claim_counts_cover_the_required_directions():
     assert {"gt-semantic-0.5", "gt-semantic-0.7"} <= t["wu2016.table6"]
     assert any(c.startswith("bs-") for c in t["wu2016.table6"]) and any(c.startswith("wl-") for c in t["wu2016.table6"])
     assert {"voc-finetune-raises", "sbd-finetune-raises"} <= t["arnab2017.table4"]
-    assert {"alpha-0.3-best"} <= t["fathi2017.table2"]
+    assert {"alpha-0.3-best", "alpha-flat"} <= t["fathi2017.table2"]
+    assert {"iou-0.5-above-0.6", "iou-0.6-above-0.7", "bicycle-weakest"} <= t["fathi2017.table1"]
+    assert {"100-seeds-enough", "10-seeds-most", "ar-rises"} <= t["fathi2017.table3"]
     assert {"mcg-best"} <= t["dai2015.table3"]
     assert {"coco-semi-on-par-with-coco-mask", "coco-boxes-beat-voc-masks", "coco-helps-mask",
             "coco-helps-semi"} <= t["dai2015.table1"]
@@ -277,6 +279,69 @@ def test_check_claim_close():
     assert check_claim(_c("close", ["a"], ["c"], margin=0.4), V).verdict == "not reproduced"
     assert check_claim(_c("close", ["c"], ["a"], margin=0.5), V).verdict == "reproduced"  # symmetric
     assert check_claim(_c("close", ["a"], ["b"], margin=1.0), V).verdict == "not reproduced"
+
+
+SEQ = {"r1": {"x": 1.0, "y": 5.0}, "r2": {"x": 2.0, "y": 4.0}, "r3": {"x": 2.5, "y": 9.0}, "r4": {"x": 2.5}}
+
+
+def _seq(kind, rows, margin=0.0, column="x", **kw) -> Claim:
+    return Claim("t", "t", kind, column, tuple(rows), (), margin, **kw)
+
+
+def test_check_claim_spread():
+    # x over r1..r3 spans 2.5 - 1.0 = 1.5
+    assert check_claim(_seq("spread", ["r1", "r2", "r3"], 1.5), SEQ).verdict == "reproduced"
+    r = check_claim(_seq("spread", ["r1", "r2", "r3"], 1.4), SEQ)
+    assert r.verdict == "not reproduced" and (r.a, r.b) == (2.5, 1.0)
+    assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ).verdict == "reproduced"
+    # a noise band wider than the margin cannot show flatness
+    wide = Noise(sigma={"x": 1.0}, z=2.0)
+    assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ, wide).verdict == "inconclusive"
+    assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ, Noise(sigma={"x": 0.01})).verdict == "reproduced"
+
+
+def test_check_claim_increasing():
+    assert check_claim(_seq("increasing", ["r1", "r2", "r3"]), SEQ).verdict == "reproduced"
+    assert check_claim(_seq("increasing", ["r1", "r2", "r3"], margin=0.6), SEQ).verdict == "not reproduced"  # 2 -> 2.5
+    assert check_claim(_seq("increasing", ["r3", "r4"]), SEQ).verdict == "not reproduced"  # a flat step is no rise
+    assert check_claim(_seq("increasing", ["r2", "r1"]), SEQ).verdict == "not reproduced"
+    # order matters: y goes 5, 4, 9
+    assert check_claim(_seq("increasing", ["r1", "r2", "r3"], column="y"), SEQ).verdict == "not reproduced"
+    assert check_claim(_seq("increasing", ["r2", "r1", "r3"], column="y"), SEQ).verdict == "reproduced"
+    n = Noise(sigma={"x": 0.2}, z=2.0)  # band 2 * 0.2 * sqrt(2) = 0.57
+    assert check_claim(_seq("increasing", ["r1", "r2", "r3"]), SEQ, n).verdict == "inconclusive"  # step 0.5
+    assert check_claim(_seq("increasing", ["r3", "r4"]), SEQ, n).verdict == "inconclusive"  # 0 within the band
+    assert check_claim(_seq("increasing", ["r3", "r1"]), SEQ, n).verdict == "not reproduced"  # -1.5 beyond it
+    assert check_claim(_seq("increasing", ["r1", "r2"]), SEQ, Noise(sigma={"x": 0.1})).verdict == "reproduced"
+
+
+def test_check_claim_best_column():
+    vals = {"r": {"a": 3.0, "b": 1.0, "c": 2.0}, "s": {"a": 1.0, "b": 2.0, "c": 2.5}}
+    c = lambda col, rows, **kw: Claim("t", "t", "best_column", col, tuple(rows), columns=("a", "b", "c"), **kw)  # noqa: E731
+    assert check_claim(c("a", ["r"]), vals).verdict == "reproduced"
+    assert check_claim(c("b", ["r"], lower_is_better=True), vals).verdict == "reproduced"
+    assert check_claim(c("c", ["r"], lower_is_better=True), vals).verdict == "not reproduced"
+    # means over r and s: a 2.0, b 1.5, c 2.25
+    r = check_claim(c("c", ["r", "s"]), vals)
+    assert r.verdict == "reproduced" and r.a == pytest.approx(2.25) and r.b == pytest.approx(2.0)
+    assert check_claim(c("b", ["r", "s"], lower_is_better=True), vals).verdict == "reproduced"
+    # gap 0.25 against a band 2 * sqrt(0.3² + 0.3²) / sqrt(2) = 0.6
+    assert check_claim(c("c", ["r", "s"]), vals, Noise(sigma={"a": 0.3, "c": 0.3})).verdict == "inconclusive"
+    assert check_claim(c("c", ["r", "s"]), vals, Noise(sigma={"a": 0.01, "c": 0.01})).verdict == "reproduced"
+    assert check_claim(c("a", ["r", "x"]), vals).verdict == "not run"
+
+
+def test_new_claim_kinds_are_validated():
+    base = dict(paper="p", number=1, caption="c", dataset="d", split="s", key_columns=("k",),
+                value_columns=("a", "b"), units={"a": "%", "b": "%"},
+                rows=(Row("r1", {"k": 1, "a": 1.0, "b": 2.0}), Row("r2", {"k": 2, "a": 2.0, "b": 1.0})))
+    PaperTable(**base, claims=(Claim("ok", "t", "spread", "a", ("r1", "r2"), margin=1.0),)).validate()
+    with pytest.raises(ValueError, match="at least two rows"):
+        PaperTable(**base, claims=(Claim("x", "t", "increasing", "a", ("r1",)),)).validate()
+    with pytest.raises(ValueError, match="unknown column"):
+        PaperTable(**base, claims=(Claim("x", "t", "best_column", "a", ("r1",), columns=("a", "zz")),)).validate()
+    with pytest.raises(ValueError, match="lists its own column"):
+        PaperTable(**base, claims=(Claim("x", "t", "best_column", "a", ("r1",), columns=("b",)),)).validate()
 
 
 @pytest.mark.parametrize("kind", ["greater", "best", "close"])

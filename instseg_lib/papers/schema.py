@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
 Number = float | int | None
-ClaimKind = Literal["greater", "best", "close"]
+ClaimKind = Literal["greater", "best", "close", "spread", "increasing", "best_column"]
 Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not run"]
 VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not run")
 
@@ -46,8 +46,14 @@ class Claim:
       more than ``margin`` (``margin`` may be negative for "not much worse").
     - ``best``: ``rows_a[0]`` has the highest ``column`` among ``rows_a + rows_b``.
     - ``close``: the means over ``rows_a`` and ``rows_b`` differ by at most ``margin``.
+    - ``spread``: the values of ``column`` over ``rows_a`` span at most ``margin`` (max - min;
+      "the curve is flat").
+    - ``increasing``: ``column`` rises along ``rows_a`` in the given order, every step by more
+      than ``margin``.
+    - ``best_column``: in the mean over ``rows_a``, ``column`` is the highest of ``columns``
+      (with ``lower_is_better``, the lowest: "bicycle is the weakest class").
 
-    ``lower_is_better`` flips ``greater`` and ``best`` for error-like columns.
+    ``lower_is_better`` flips ``greater``, ``best`` and ``best_column`` for error-like columns.
     """
 
     id: str
@@ -59,6 +65,8 @@ class Claim:
     margin: float = 0.0
     lower_is_better: bool = False
     source: str = ""  # where the paper states it, e.g. "§3.1, p. 6"
+    #: ``best_column`` only: the columns ``column`` is compared with (it included).
+    columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,13 @@ class PaperTable:
         for cl in self.claims:
             if cl.column not in self.value_columns:
                 raise ValueError(f"{self.key} claim {cl.id}: unknown column {cl.column!r}")
+            for c in cl.columns:
+                if c not in self.value_columns:
+                    raise ValueError(f"{self.key} claim {cl.id}: unknown column {c!r}")
+            if cl.kind == "best_column" and cl.column not in cl.columns:
+                raise ValueError(f"{self.key} claim {cl.id}: a best_column claim lists its own column in columns")
+            if cl.kind in ("spread", "increasing") and len(cl.rows_a) < 2:
+                raise ValueError(f"{self.key} claim {cl.id}: a {cl.kind} claim needs at least two rows")
             for rid in cl.rows_a + cl.rows_b:
                 self.row(rid)
 
@@ -194,6 +209,10 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
       (such runs cannot show two settings to be close).
     """
     sign = -1.0 if claim.lower_is_better else 1.0
+    if claim.kind in ("spread", "increasing"):
+        return _check_sequence(claim, values, noise)
+    if claim.kind == "best_column":
+        return _check_best_column(claim, values, noise, sign)
     if claim.kind == "best":
         candidates = list(claim.rows_a) + list(claim.rows_b)
         scores = {rid: _mean(values, [rid], claim.column) for rid in candidates}
@@ -236,6 +255,60 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
             return ClaimResult(claim, "inconclusive", a, b,
                                detail + f"; the noise band {band:.3g} is wider than the margin")
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
+
+
+def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None) -> ClaimResult:
+    """``spread`` and ``increasing``: claims about the values of one column along rows."""
+    xs = [_mean(values, [r], claim.column) for r in claim.rows_a]
+    if any(x is None for x in xs):
+        return ClaimResult(claim, "not run", None, None, "some rows have no number yet")
+    v = [float(x) for x in xs]  # type: ignore[arg-type]
+    band = noise.band(claim.column) if noise is not None else 0.0
+    at_chance = _all_at_chance(claim, values, noise)
+    if claim.kind == "spread":
+        lo, hi = min(v), max(v)
+        ok = hi - lo <= claim.margin
+        detail = f"range {lo:.4g} .. {hi:.4g} (span {hi - lo:.4g}, needs <= {claim.margin:.4g})"
+        if noise is not None:
+            if at_chance:
+                return ClaimResult(claim, "inconclusive", hi, lo, detail + "; every run is at the trivial predictor's level")
+            if band >= claim.margin:
+                return ClaimResult(claim, "inconclusive", hi, lo,
+                                   detail + f"; the noise band {band:.3g} is wider than the margin")
+        return ClaimResult(claim, "reproduced" if ok else "not reproduced", hi, lo, detail)
+    steps = [b - a for a, b in zip(v[:-1], v[1:])]
+    worst = min(range(len(steps)), key=lambda i: steps[i])
+    ok = all(d > claim.margin for d in steps)
+    detail = (f"smallest step {steps[worst]:+.4g} ({claim.rows_a[worst]} -> {claim.rows_a[worst + 1]}), "
+              f"needs every step > {claim.margin:.4g}")
+    if noise is not None:
+        if at_chance:
+            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + "; every run is at the trivial predictor's level")
+        if not ok and all(d > claim.margin - band for d in steps):
+            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + f"; within the noise band ±{band:.3g}")
+        if ok and any(d - claim.margin <= band for d in steps):
+            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + f"; a step is within the noise band ±{band:.3g}")
+    return ClaimResult(claim, "reproduced" if ok else "not reproduced", v[-1], v[0], detail)
+
+
+def _check_best_column(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None,
+                       sign: float) -> ClaimResult:
+    scores = {c: _mean(values, claim.rows_a, c) for c in claim.columns}
+    if any(v is None for v in scores.values()):
+        return ClaimResult(claim, "not run", None, None, "some columns have no number yet")
+    winner = max(claim.columns, key=lambda c: sign * scores[c])  # type: ignore[operator]
+    a = float(scores[claim.column])  # type: ignore[arg-type]
+    rival = max((c for c in claim.columns if c != claim.column), key=lambda c: sign * scores[c])  # type: ignore[operator]
+    b = float(scores[rival])  # type: ignore[arg-type]
+    detail = (f"{'lowest' if sign < 0 else 'highest'} is {winner} ({scores[winner]:.4g}); {claim.column} {a:.4g}, "
+              f"the {'lowest' if sign < 0 else 'highest'} other is {rival} ({b:.4g})")
+    if noise is not None:
+        s = ((float(noise.sigma.get(claim.column, 0.0) or 0.0) ** 2 + float(noise.sigma.get(rival, 0.0) or 0.0) ** 2)
+             / max(len(claim.rows_a), 1)) ** 0.5
+        band = noise.z * s
+        if abs(a - b) <= band:
+            return ClaimResult(claim, "inconclusive", a, b, detail + f"; the gap is within the noise band {band:.3g}")
+    return ClaimResult(claim, "reproduced" if winner == claim.column else "not reproduced", a, b, detail)
 
 
 #: One noise estimate for a whole table, or one per row (rows of different depths or
