@@ -92,6 +92,15 @@ class RecallEvaluator:
             best = cummax[rows].T
         self._best.append(best)
 
+    def recall_curve(self, ious: Iterable[float]) -> np.ndarray:
+        """Recall ``(K, len(ious))``: for each k, the fraction of ground truths whose best IoU
+        among the top-k proposals is ``>= iou`` (the recall-versus-IoU plot of §4.1)."""
+        ts = np.asarray(list(ious), dtype=np.float64)
+        if not self._best:
+            return np.full((self.ks.size, ts.size), np.nan)
+        best = np.concatenate(self._best, axis=0)
+        return (best[:, :, None] >= ts[None, None, :]).mean(axis=0)
+
     def compute(self) -> RecallResult:
         if not self._best:
             nan = np.full(self.ks.size, np.nan)
