@@ -133,6 +133,8 @@ def dashboard_frame(profile: str, base: str = "") -> pd.DataFrame:
     ``"notebooks"`` for a notebook page), so that the links resolve from there. In the
     profiles of :data:`NA_PROFILES` the verdict counts are not shown: ``n/a (<profile>)``.
     """
+    from . import citation  # the package imports this module
+
     recorded = {rec["table"]: rec for rec in load_verdicts(profile)}
     pages = _toc_pages()
     na = profile in NA_PROFILES
@@ -141,7 +143,7 @@ def dashboard_frame(profile: str, base: str = "") -> pd.DataFrame:
         rec = recorded.get(t.key)
         got = {c["id"]: c["verdict"] for c in (rec or {}).get("claims", [])}
         verdicts = [got.get(c.id, "not run") for c in t.claims]
-        row: dict[str, Any] = {"paper": t.paper, "table": _link(f"Table {t.number}", table_page(t, rec, pages),
+        row: dict[str, Any] = {"paper": citation(t.paper), "table": _link(f"Table {t.number}", table_page(t, rec, pages),
                                                                  anchor(t), base),
                                "caption": t.caption, "ours implemented": "yes" if rec else "no",
                                "claims": len(t.claims)}
@@ -246,6 +248,8 @@ def build_info(profile: str) -> HtmlBlock:
 
 def claims_listing(profile: str, base: str = "notebooks") -> HtmlBlock:
     """Every claim of every table, grouped by paper and table, each table linked to its page."""
+    from . import citation  # the package imports this module
+
     recorded = {rec["table"]: rec for rec in load_verdicts(profile)}
     pages = _toc_pages()
     parts, text = [], []
