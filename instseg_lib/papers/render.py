@@ -349,8 +349,8 @@ BANNERS = {
               "twin images. It shows that the code runs end to end, and the page's layout; it cannot show "
               "whether any claim of the paper holds. Verdicts are printed as n/a (smoke)."),
     "cpu": ("cpu build: directions on a small twin, not the paper's numbers",
-            "Ours are small nets from random initialisation trained briefly on a 96 px synthetic twin, "
-            "not on the paper's dataset. Compare directions and rankings with the paper's (the trend "
+            "Ours are quarter-width nets, started from a stand-in for ImageNet pretraining and trained "
+            "briefly on a 128 px synthetic twin, not on the paper's dataset. Compare directions and rankings with the paper's (the trend "
             "view and Kendall's τ); the Δ column is far from zero by construction and is not a measure "
             "of reproduction. Verdicts count only differences beyond the measured seed noise."),
 }

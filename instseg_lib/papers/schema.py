@@ -302,6 +302,9 @@ def _check_best_column(claim: Claim, values: Mapping[str, Mapping[str, Number]],
     b = float(scores[rival])  # type: ignore[arg-type]
     detail = (f"{'lowest' if sign < 0 else 'highest'} is {winner} ({scores[winner]:.4g}); {claim.column} {a:.4g}, "
               f"the {'lowest' if sign < 0 else 'highest'} other is {rival} ({b:.4g})")
+    if a == b:
+        # a tie (e.g. several classes at 0) decides nothing
+        return ClaimResult(claim, "inconclusive", a, b, f"{claim.column} ties with {rival} at {a:.4g}")
     if noise is not None:
         s = ((float(noise.sigma.get(claim.column, 0.0) or 0.0) ** 2 + float(noise.sigma.get(rival, 0.0) or 0.0) ** 2)
              / max(len(claim.rows_a), 1)) ** 0.5

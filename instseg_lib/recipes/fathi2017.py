@@ -459,6 +459,74 @@ def evaluations(profile: Profile | str) -> list[Result]:
     return [run_eval(eval_config(p, seed)) for seed in range(p.noise_seeds)]
 
 
+# --------------------------------------------------------------------------- thin classes
+@dataclass(frozen=True)
+class WuPerClassConfig:
+    """Per-class AP^r of a Wu 2016 instance pipeline (Table 6's) on the VOC twin val, for
+    the thin-class comparison: Wu's own recipe records only class means."""
+
+    instance: wu.InstanceConfig
+
+    @property
+    def name(self) -> str:
+        return f"perclass-{self.instance.name}"
+
+
+def _wu_per_class(cfg: WuPerClassConfig, ctx: RunContext) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    loc = cfg.instance.localization
+    val = open_dataset(loc.dataset, "val", profile=loc.profile)
+    ctx.dataset_fingerprint = dataset_fingerprint_of(val)
+    n = len(val) if cfg.instance.n_eval is None else min(cfg.instance.n_eval, len(val))
+    sem = None if cfg.instance.semantic is None else wu.load_semantic_model(cfg.instance.semantic, ctx.device)
+    locm = wu.load_localization_model(loc, ctx.device)
+    ev = SDSEvaluator("sds", classes=range(1, val.num_classes))
+    for i in tqdm(range(n), desc=f"per class {cfg.instance.name}", disable=not progress_enabled(), leave=False):
+        s = val[i]
+        inst = wu.predict_instances(sem, locm, s, cfg.instance, ctx.device)
+        gt, gc = _gt(s)
+        ev.add_iou(i, mask_iou(inst.masks, gt), gc, inst.classes.numpy(), inst.scores.numpy())
+    t = ev.compute(TABLE1_IOUS)
+    names = list(val.class_names)
+    out = {f"{th:g}": {names[int(c)]: (None if not np.isfinite(v) else 100 * float(v))
+                       for c, v in zip(t.classes, t.ap[:, k])} for k, th in enumerate(TABLE1_IOUS)}
+    for k, th in enumerate(TABLE1_IOUS):
+        out[f"{th:g}"]["mean"] = 100 * float(t.map_at(th))
+    return {"per_class": out, "n_images": n}
+
+
+def wu_per_class(profile: Profile | str, row: str = "r50-bs-wl") -> Result:
+    """Per-class AP^r of Wu 2016's Table 6 pipeline ``row`` (cached; its nets come from Wu's cache)."""
+    cfg = WuPerClassConfig(wu.table6_configs(profile)[row])
+    return run_experiment(cfg, _wu_per_class, paper=PAPER, name=cfg.name, profile=cfg.instance.localization.profile,
+                          seed=0, force=None)
+
+
+def thin_class_frame(runs: Sequence[Result], wu_result: Result | None = None, wu_row: str = "r50-bs-wl"):
+    """AP^r of the thin classes and the mean, for every training seed of ours and for Wu 2016's
+    pipeline on the same val images (PFN: not run yet)."""
+    import pandas as pd
+
+    recs = []
+    for r in runs:
+        for t in ("0.5", "0.7"):
+            recs.append({"method": f"Fathi (ours), seed {r.provenance.get('seed', 0)}", "IoU": t,
+                         **{c: _round(r.metrics["table1"][t].get(c)) for c in (*THIN_CLASSES, "mean")}})
+    if wu_result is not None:
+        for t in ("0.5", "0.7"):
+            recs.append({"method": f"Wu 2016 (Table 6 row {wu_row})", "IoU": t,
+                         **{c: _round(wu_result.metrics["per_class"][t].get(c)) for c in (*THIN_CLASSES, "mean")}})
+    df = pd.DataFrame(recs).set_index(["method", "IoU"])
+    counts = runs[0].metrics["n_gt_per_class"]
+    df.columns = [f"{c} ({counts.get(c, 0)} instances)" if c in THIN_CLASSES else c for c in df.columns]
+    return df
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 2)
+
+
 # --------------------------------------------------------------------------- tables
 T3_AR, T3_MAP = "AR at 50% IOU", "mAPr with α = 0.2"
 
@@ -480,18 +548,29 @@ def _spread(values: list[float]) -> float:
 
 
 def table1_noise(runs: Sequence[Result]) -> Noise:
-    """Per column (class or mean), the spread of Table 1's numbers over training seeds."""
-    cols = {c for r in runs for t in r.metrics["table1"].values() for c in t}
+    """Table 1's noise over training seeds.
+
+    - The class columns (the bicycle claim compares classes): per class, the largest spread of
+      its AP^r over the seeds at the three thresholds.
+    - ``mean`` (the claims compare thresholds of one net's predictions, a paired comparison):
+      σ such that the claim band ``z σ √2`` is ``z`` times the spread over seeds of the
+      difference between consecutive thresholds (the larger of the two).
+    """
+    t1 = [r.metrics["table1"] for r in runs]
+    ious = list(t1[0])
+    cols = {c for t in t1 for v in t.values() for c in v if c != "mean"}
     sigma = {}
     for c in cols:
-        per_t = [_spread([r.metrics["table1"][t][c] for r in runs]) for t in runs[0].metrics["table1"]
-                 if all(r.metrics["table1"][t].get(c) is not None for r in runs)]
+        per_t = [_spread([t[i][c] for t in t1]) for i in ious if all(t[i].get(c) is not None for t in t1)]
         if per_t:
             sigma[c] = max(per_t)
+    diffs = [_spread([t[a]["mean"] - t[b]["mean"] for t in t1]) for a, b in zip(ious[:-1], ious[1:])]
+    sigma["mean"] = max(diffs) / math.sqrt(2) if diffs else 0.0
     return Noise(sigma=sigma, chance={"mean": 0.0}, z=t_factor(len(runs)),
-                 source=(f"σ per class is the largest spread of its AP^r over {len(runs)} trainings with different "
-                         f"seeds at the three thresholds (mean AP^r σ = {sigma.get('mean', float('nan')):.2f}); a net "
-                         "that returns no instances scores 0"))
+                 source=(f"over {len(runs)} trainings with different seeds: per class, the largest spread of its AP^r "
+                         f"at the three thresholds; for the class mean, compared between thresholds of one net's "
+                         f"predictions, the spread of the difference (largest {max(diffs) if diffs else 0:.2f} "
+                         "points); a net that returns no instances scores 0."))
 
 
 def paired_noise(runs: Sequence[Result], column: str, key: str, pairs: Sequence[tuple[str, str]],
@@ -511,7 +590,7 @@ def paired_noise(runs: Sequence[Result], column: str, key: str, pairs: Sequence[
                  source=(f"the compared settings are test-time variants of one net, so their differences are "
                          f"paired: σ of a difference (largest {max(sds) if sds else 0:.2f} points) combines "
                          f"{'a bootstrap over the val images and ' if key == 'alpha' else ''}the spread of the "
-                         f"difference over {len(runs)} trainings with different seeds"))
+                         f"difference over {len(runs)} trainings with different seeds."))
 
 
 def table2_noise(runs: Sequence[Result]) -> Noise:
@@ -520,9 +599,15 @@ def table2_noise(runs: Sequence[Result]) -> Noise:
     return paired_noise(runs, "mAP^r", "alpha", pairs, lambda r, a: r.metrics["table2"][a])
 
 
+def table3_seed_counts(res: Result) -> list[str]:
+    """Table 3's seed counts in numeric order: result files store keys sorted as strings
+    ("10", "100", "1000", "20", ...)."""
+    return sorted(res.metrics["table3"], key=int)
+
+
 def table3_noise(runs: Sequence[Result]) -> dict[str, Noise]:
     """Per Table 3 column; every claim compares settings of one net (pairs of seed counts)."""
-    ks = list(runs[0].metrics["table3"])
+    ks = table3_seed_counts(runs[0])
     pairs = [(a, b) for a, b in zip(ks[:-1], ks[1:])] + [(ks[0], ks[-1]), ("100", "1000"), ("10", "100")]
     pairs = [p for p in pairs if p[0] in ks and p[1] in ks]
     out = {}
@@ -722,7 +807,7 @@ def recall_figure(runs: Sequence[Result]):
     from ..viz import add_caption
 
     table = TABLES["fathi2017.table3"]
-    ks = [int(k) for k in runs[0].metrics["table3"]]
+    ks = [int(k) for k in table3_seed_counts(runs[0])]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].plot(ks, [table.row(f"n{k}").cells[T3_AR] for k in ks], "o--", color="grey", label="paper")
     for r in runs:
