@@ -109,6 +109,14 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   ``ss4slic`` is the default everywhere else (Tables 1, 2), as MCG is the paper's default
   (§4.2). The rows are named by the paper's methods only as table rows: none of them is GOP
   or MCG. Proposals are cached per image under ``results/<profile>/proposals/<dataset>/``.
+- **Measured before any training** (40 cpu-twin VOC train images, label mIoU against the true
+  maps): round 0 gives rectangles 63.5, GrabCut 72.8, BoxSup with E_o alone 55.7 ("sample") /
+  59.9 ("argmin") on ``ss4slic`` and 57.8 on ``ss4`` (E_o sees only tight boxes, so the pool's
+  extra candidates with well-fitting boxes but poor masks cost a little at round 0). One
+  update driven by a made-up net (true-class logit +3, N(0, 1) noise) lifts BoxSup's labels to
+  70.6; a net biased to background (+2) drags them to 34-40, since every pixel a segment
+  claims then costs E_r. BoxSup's rows therefore depend on the network after round 0 being
+  good: ``label_log`` shows whether it was.
 - **Dense CRF** (test time): DeepLab-LargeFOV's published parameters (bilateral weight 4,
   position width 121 px, colour width 5; spatial weight 3, width 3 px; 10 mean-field
   iterations), position widths scaled by the image's longer side over 500 px
