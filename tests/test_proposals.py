@@ -80,6 +80,40 @@ def test_from_partitions_ranks_and_dedups():
     np.testing.assert_array_equal(c.areas(), [6, 4, 2])
 
 
+def test_pool_interleaves_ranks_and_keeps_shared_segments_once():
+    h, w = 4, 6
+    sq = lambda y0, x0, y1, x1: np.pad(np.ones((y1 - y0, x1 - x0), bool), ((y0, h - y1), (x0, w - x1)))  # noqa: E731
+    a = Candidates.from_masks(np.stack([sq(0, 0, 2, 2), sq(0, 0, 4, 6), sq(2, 2, 4, 4)]), method="a")
+    b = Candidates.from_masks(np.stack([sq(0, 3, 4, 6), sq(0, 0, 2, 2)]), method="b")
+    pooled = Candidates.pool([a, b], method="ab")
+    # ranks a0, b0, a1, b1 (= a0, dropped), a2
+    expected = np.stack([sq(0, 0, 2, 2), sq(0, 3, 4, 6), sq(0, 0, 4, 6), sq(2, 2, 4, 4)])
+    np.testing.assert_array_equal(pooled.masks(), expected)
+    assert pooled.method == "ab" and pooled.meta["pooled"] == ["a", "b"]
+    with pytest.raises(ValueError, match="different image sizes"):
+        Candidates.pool([a, Candidates.from_masks(np.ones((1, 3, 3), bool))])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(2, 8), st.integers(2, 8), st.integers(1, 5), st.integers(1, 5), st.integers(0, 2**31 - 1))
+def test_pool_never_loses_a_segment(h, w, na, nb, seed):
+    """Every segment of every set is in the pool, so no best overlap can drop."""
+    rng = np.random.default_rng(seed)
+    sets = [Candidates.from_masks(rng.random((n, h, w)) < 0.5) for n in (na, nb)]
+    pooled = Candidates.pool(sets)
+    have = {m.tobytes() for m in pooled.masks()}
+    for c in sets:
+        assert {m.tobytes() for m in c.masks() if m.any()} <= have
+    gt = (rng.random((h, w)) < 0.5).astype(np.int32)
+    if gt.any():
+        best = mask_best_overlap(gt, pooled, (1000,))
+        assert all(best[0, 0] >= mask_best_overlap(gt, c, (1000,))[0, 0] - 1e-12 for c in sets)
+    np.testing.assert_array_equal(pooled.boxes(), pooled.boxes())  # cached copy, not a shared array
+    b = pooled.boxes()
+    b[:] = -1
+    assert (pooled.boxes() >= 0).all()
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(2, 9), st.integers(2, 9), st.integers(1, 6), st.integers(0, 2**31 - 1))
 def test_candidates_agree_with_dense_masks(h, w, n, seed):

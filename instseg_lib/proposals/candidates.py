@@ -119,7 +119,14 @@ class Candidates:
         return np.asarray(self.members.astype(np.int64) @ self.superpixel_areas()).ravel()
 
     def boxes(self) -> np.ndarray:
-        """``(N, 4)`` float32 tight boxes of the segments (the S of Eq. 2's IoU(B, S))."""
+        """``(N, 4)`` float32 tight boxes of the segments (the S of Eq. 2's IoU(B, S)).
+
+        Computed once per object (a label update asks for them twice per image and round)."""
+        if "boxes" not in self._cache:
+            self._cache["boxes"] = self._boxes()
+        return self._cache["boxes"].copy()
+
+    def _boxes(self) -> np.ndarray:
         n = len(self)
         out = np.zeros((n, 4), dtype=np.float32)
         m = self.members
@@ -218,6 +225,27 @@ class Candidates:
         base, maps = overlay([m.astype(np.int32) for m in masks])
         members = np.stack([mp == 1 for mp in maps])  # (N, R)
         return cls(base, sparse.csr_matrix(members), method)
+
+    @classmethod
+    def pool(cls, sets: Sequence["Candidates"], method: str = "pool") -> "Candidates":
+        """One set from several candidate sets of the same image, on the overlay of their bases.
+
+        Ranks interleave (the first of every set, then the second of every set, ...), so a
+        prefix takes about as many from each set; a segment that several sets share is kept
+        once, at its best rank. Pooling never loses a segment, so every best-overlap measure
+        of the pool (:mod:`.quality`, all proposals) is at least that of each set.
+        """
+        sets = list(sets)
+        if not sets:
+            raise ValueError("pool needs at least one candidate set")
+        shape = sets[0].shape
+        if any(c.shape != shape for c in sets):
+            raise ValueError(f"candidate sets of different image sizes: {[c.shape for c in sets]}")
+        parts = [(c.superpixels, np.split(c.members.indices, c.members.indptr[1:-1]) if len(c) else [])
+                 for c in sets]
+        rank = np.concatenate([np.arange(len(c)) * len(sets) + k for k, c in enumerate(sets)]).astype(np.float64)
+        meta = {"pooled": [c.method for c in sets]}
+        return cls.from_partitions(parts, order=np.argsort(rank, kind="stable"), method=method, meta=meta)
 
     # ------------------------------------------------------------------ storage
     def to_bytes(self) -> bytes:

@@ -1,0 +1,336 @@
+"""BoxSup (Dai et al. 2015) recipe: the semi split, config normalisation and the table builders
+by hand, the update's fallbacks and refusals, and smoke runs end to end (labels updated each
+round and logged, resumption after a kill without recomputing finished rounds, baselines that
+never update, BoxSup+ as a separate evaluation).
+
+The selection rules themselves ("argmin" picks the argmin, "sample" picks among the 5 lowest
+costs) are tested with the library, ``tests/test_boxsup.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from instseg_lib.data import Sample
+from instseg_lib.data.errors import MissingDatasetError
+from instseg_lib.experiments import config_hash
+from instseg_lib.papers import TABLES
+from instseg_lib.proposals import Candidates
+from instseg_lib.recipes import dai2015 as d
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --------------------------------------------------------------------------- semi split
+def test_semi_split_by_hand():
+    assert len(d.semi_mask_indices(10582)) == 1464  # the paper's 1,464 of 10,582
+    assert len(d.semi_mask_indices(800)) == 110  # cpu twin: 13.75 %
+    np.testing.assert_array_equal(d.semi_mask_indices(8), [7])  # smoke twin: one image
+    np.testing.assert_array_equal(d.semi_mask_indices(30), [7, 14, 21, 28])
+    assert len(d.semi_mask_indices(7)) == 0
+    assert [d.semi_keeps_mask(i) for i in range(8)] == [False] * 7 + [True]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 20000), st.integers(0, 500))
+def test_semi_split_is_a_prefix_rule_of_the_right_size(n, extra):
+    """Adding images never changes which earlier ones keep masks; the count is floor(n a / b)."""
+    a, b = d.SEMI_FRACTION
+    idx = d.semi_mask_indices(n)
+    assert len(idx) == n * a // b
+    more = d.semi_mask_indices(n + extra)
+    np.testing.assert_array_equal(more[more < n], idx)
+    if n:
+        assert abs(len(idx) / n - a / b) <= 1 / n  # ~13.8 %
+        # evenly spread: consecutive kept images are 7 or 8 apart (10582 / 1464 = 7.23)
+        assert set(np.diff(idx).tolist()) <= {7, 8}
+
+
+# --------------------------------------------------------------------------- configs
+def test_configs_drop_what_does_not_apply_and_name_what_they_train():
+    t1 = d.table1_configs("smoke")
+    mask = t1["voc-mask"]
+    assert (mask.estimate, mask.selection, mask.proposals, mask.proposal_configs) == ("", "", "", ())
+    assert mask.updates == 0 and mask.supervision == "mask" and mask.name == "boxsup-voc-mask"
+    assert t1["voc-box"].name == "boxsup-voc-box-ss4slic-sample" and t1["voc-box"].supervision == "box"
+    assert t1["voc-semi"].supervision == "semi" and t1["coco-semi"].supervision == "semi"
+    assert t1["coco-semi"].name == "boxsup-voc-mask-coco-box-ss4slic-sample"
+    assert t1["coco-mask"].name == "boxsup-voc-mask-coco-mask"
+    rect = d.boxsup_config("smoke", [("voc", "box")], estimate="rectangles", selection="argmin", proposals="ss1")
+    assert (rect.selection, rect.proposals, rect.updates, rect.name) == ("", "", 1, "boxsup-voc-box-rectangles")
+    assert t1["voc-box"].updates == t1["voc-box"].rounds == d.ROUNDS["smoke"]
+    assert d.boxsup_config("smoke", [("voc", "box")], seed=2).name.endswith("-seed2")
+    cpu = d.table1_configs("cpu")["voc-box"]
+    assert (cpu.rounds, cpu.steps_per_round, cpu.steps, cpu.update_scale) == (5, 100, 500, 0.5)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"sources": (("boxes", "mask"),)}, "no masks"),
+    ({"sources": (("sbd", "box"),)}, "unknown training set"),
+    ({"sources": (("voc", "boxes"),)}, "unknown supervision"),
+    ({"selection": "largest"}, "unknown selection"),
+    ({"proposals": "mcg"}, "unknown proposal setting"),
+    ({"estimate": "crf"}, "mask estimate"),
+    ({"rounds": 0}, "positive"),
+    ({"update_scale": 0.0}, "update_scale"),
+])
+def test_impossible_configs_are_refused(kw, match):
+    with pytest.raises(ValueError, match=match):
+        replace(d.table1_configs("smoke")["voc-box"], **kw)
+
+
+def test_mask_only_configs_take_no_box_settings():
+    with pytest.raises(ValueError, match="mask-only"):
+        replace(d.table1_configs("smoke")["voc-mask"], estimate="boxsup")
+
+
+@pytest.mark.parametrize("number", [1, 2, 3])
+def test_table_builders_return_exactly_the_transcribed_ours_rows(number):
+    table = TABLES[f"dai2015.table{number}"]
+    builder = getattr(d, f"table{number}_configs")
+    for profile in ("smoke", "cpu", "gpu"):
+        cfgs = builder(profile)
+        assert set(cfgs) == {r.id for r in table.rows if r.ours}
+        assert all(c.profile == profile for c in cfgs.values())
+    assert d.MIOU in table.value_columns
+
+
+def test_configs_that_coincide_across_tables_are_one_config():
+    for profile in ("smoke", "cpu"):
+        t1, t2, t3 = d.table1_configs(profile), d.table2_configs(profile), d.table3_configs(profile)
+        assert t1["voc-box"] == t2["ours"] == t3["mcg"]
+        assert config_hash(t1["voc-box"]) == config_hash(t3["mcg"])
+        every = [*t1.values(), *t2.values(), *t3.values()]
+        distinct = {config_hash(c): c.name for c in every}
+        assert len(distinct) == 5 + 3 + 2  # Table 1, Table 2 minus ours, Table 3 minus mcg
+        assert len(set(distinct.values())) == len(distinct)  # names tell the runs apart
+    t3 = d.table3_configs("smoke")
+    assert {rid: c.proposals for rid, c in t3.items()} == {"ss": "ss1", "gop": "ss4", "mcg": "ss4slic"}
+    t2 = d.table2_configs("smoke")
+    assert t2["ours-no-sampling"].selection == "argmin" and t2["ours"].selection == "sample"
+    assert {t2["rectangles"].estimate, t2["grabcut"].estimate} == {"rectangles", "grabcut"}
+
+
+def test_proposal_settings_are_nested():
+    """Table 3's settings are nested (one SS strategy < four < four + SLIC-merging)."""
+    s = d.PROPOSAL_SETTINGS
+    assert set(s["ss1"][0][1].colour_spaces) <= set(s["ss4"][0][1].colour_spaces)
+    assert set(s["ss1"][0][1].similarities) <= set(s["ss4"][0][1].similarities)
+    assert s["ss4"][0] == s["ss4slic"][0] and s["ss4slic"][1][0] == "slic_merge"
+
+
+def test_training_items_follow_the_supervision():
+    t1 = d.table1_configs("smoke")
+    items = d.training_items(t1["voc-semi"], [30])
+    assert [it.index for it in items if it.mode == "mask"] == [7, 14, 21, 28]
+    items = d.training_items(t1["coco-semi"], [3, 2])
+    assert [(it.source, it.mode) for it in items] == [(0, "mask")] * 3 + [(1, "box")] * 2
+    assert {it.mode for it in d.training_items(t1["voc-mask"], [5])} == {"mask"}
+
+
+def test_ours_maps_results_to_the_table_column():
+    class R:
+        def __init__(self, v):
+            self.metrics = {"miou": v, "miou_nocrf": v - 1}
+
+    got = d.ours({"voc-box": R(12.5), "voc-mask": R(20.0)})
+    assert got == {"voc-box": {"mean IoU": 12.5}, "voc-mask": {"mean IoU": 20.0}}
+    assert d.ours({"x": R(3.0)}, key="miou_nocrf") == {"x": {"mean IoU": 2.0}}
+
+
+def test_crf_widths_scale_with_the_image_and_keep_one_pixel():
+    crf = d.CRFSettings()
+    assert crf.widths((500, 375)) == pytest.approx((121.0, 3.0))
+    ta, tg = crf.widths((128, 192))
+    assert ta == pytest.approx(121 * 192 / 500) and tg == pytest.approx(3 * 192 / 500)  # 1.15 px: kept
+    assert crf.widths((48, 72))[1] == 1.0  # 0.43 px clamped
+
+
+# --------------------------------------------------------------------------- the update, by hand
+def _box_sample(boxes, classes, h=12, w=16, image=None) -> Sample:
+    image = np.zeros((h, w, 3), np.uint8) if image is None else image
+    return Sample(image=image, semantic=np.full((h, w), 255, np.uint8), instances=np.zeros((h, w), np.int32),
+                  instance_classes=np.asarray(classes, np.int64), boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+                  image_id="img7", num_classes=21, class_names=tuple(str(i) for i in range(21)), has_masks=False)
+
+
+def test_a_box_no_candidate_overlaps_falls_back_to_its_rectangle():
+    h, w = 12, 16
+    left = np.zeros((h, w), bool)
+    left[:, :5] = True
+    cands = Candidates.from_masks(left[None])
+    boxes = np.array([[1, 1, 4, 6], [9, 2, 15, 10]], float)  # the second is far from the only candidate
+    out, n = d._with_rectangle_fallback(cands, boxes, (h, w))
+    assert n == 1 and len(out) == 2
+    rect = np.zeros((h, w), bool)
+    rect[2:10, 9:15] = True
+    assert any((m == rect).all() for m in out.masks())
+    out, n = d._with_rectangle_fallback(Candidates.from_masks(np.zeros((0, h, w), bool)), boxes, (h, w))
+    assert n == 2 and len(out) == 2
+
+
+@pytest.mark.parametrize("boxes, classes, match", [
+    ([[3, 3, 3, 8]], [5], "no area"),
+    ([[40, 40, 50, 50]], [5], "no area"),
+    ([[1, 1, 5, 5]], [33], "class id 33"),
+])
+def test_bad_boxes_are_refused_naming_the_image(boxes, classes, match):
+    cfg = replace(d.table2_configs("smoke")["rectangles"])
+    with pytest.raises(ValueError, match=f"voc twin image img7: .*{match}"):
+        d.estimate_labels(cfg, _box_sample(boxes, classes), "voc", 0, 0, None, "cpu")
+
+
+def test_baseline_estimates_by_hand():
+    s = _box_sample([[2, 2, 10, 8]], [4])
+    lab, info = d.estimate_labels(d.table2_configs("smoke")["rectangles"], s, "voc", 0, 0, None, "cpu")
+    want = np.zeros((12, 16), np.uint8)
+    want[2:8, 2:10] = 4
+    np.testing.assert_array_equal(lab, want)
+    # GrabCut on a blank image finds no foreground: the rectangle, counted as a fallback
+    lab, info = d.estimate_labels(d.table2_configs("smoke")["grabcut"], s, "voc", 0, 0, None, "cpu")
+    assert sum(info["grabcut"].values()) == 1
+    np.testing.assert_array_equal(lab, want)
+
+
+# --------------------------------------------------------------------------- smoke runs
+SMALL = {"rounds": 3, "steps_per_round": 2}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke twin the suite uses (``make test`` generates it), results in a fresh folder."""
+    root = tmp_path_factory.mktemp("dai")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("INSTSEG_RESULTS", str(root / "results"))
+    mp.setenv("INSTSEG_PROGRESS", "0")
+    mp.delenv("FORCE", raising=False)
+    mp.delenv("INSTSEG_FAULT_AFTER_STEP", raising=False)
+    try:
+        d.open_dataset("voc", "train", profile="smoke")
+        d.open_dataset("coco", "train", profile="smoke")
+    except MissingDatasetError as exc:  # pragma: no cover - make test generates the smoke twin first
+        mp.undo()
+        pytest.skip(str(exc))
+    yield root
+    mp.undo()
+
+
+def _box_cfg(**kw):
+    return replace(d.table1_configs("smoke")["voc-box"], **{**SMALL, **kw})
+
+
+@pytest.fixture(scope="module")
+def box_run(smoke):
+    return d.run_boxsup(_box_cfg())
+
+
+@pytest.mark.slow
+def test_a_box_run_trains_updates_every_round_and_logs_one_miou_per_update(box_run):
+    m = box_run.metrics
+    cfg = _box_cfg()
+    assert m["steps"] == 6 and len(m["loss_curve"]) == 6 and m["updates"] == 3
+    log = m["label_log"]
+    assert [e["round"] for e in log] == [0, 1, 2] and [e["step"] for e in log] == [0, 2, 4]
+    assert [e["e_o_only"] for e in log] == [True, False, False]
+    assert all(e["n_images"] == m["n_box_images"] == 8 and e["n_scored"] == 8 for e in log)
+    assert all(e["label_miou"] is not None and 0 <= e["label_miou"] <= 100 for e in log)
+    assert m["label_miou"] == [e["label_miou"] for e in log]
+    assert all(e["update_seconds"] > 0 and e["train_seconds"] > 0 and e["train_steps"] == 2 for e in log)
+    assert 0 <= m["miou"] <= 100 and 0 <= m["miou_nocrf"] <= 100 and m["n_eval_images"] == 4
+    store = d.LabelStore(d.labels_folder(box_run.path))
+    assert store.rounds() == [0, 1, 2]
+    labels, meta = store.load(2)
+    assert sorted(labels) == list(range(8)) and meta["round"] == 2
+    assert box_run.provenance["notes"]["rounds_computed_in_this_process"] == [0, 1, 2]
+    # the cache serves the identical config (Table 2's ours / Table 3's mcg) without training
+    again = d.run_boxsup(cfg)
+    assert again.cached and again.metrics["label_log"] == log
+    frame = d.label_log_frame({"voc-box": again})
+    assert len(frame) == 3 and frame["label mIoU %"].notna().all()
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_training_resumes_without_recomputing_finished_rounds(box_run, tmp_path, monkeypatch):
+    """Kill after step 3 (round 1 of 3, after its update): the resumed run keeps rounds 0 and 1,
+    recomputes only round 2 from the step-4 checkpoint, and ends where the uninterrupted run did."""
+    from instseg_lib.pretrain import pretrain_config, standin_state
+
+    results = tmp_path / "results"
+    monkeypatch.setenv("INSTSEG_RESULTS", str(results))
+    cfg = _box_cfg()
+    # the stand-in pretraining trains 3 steps itself: run it here, outside the killed process
+    standin_state(replace(pretrain_config("smoke", "vgg16"), width=cfg.width))
+    env = {**os.environ, "INSTSEG_FAULT_AFTER_STEP": "3", "PROFILE": "smoke",
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    code = ("from dataclasses import replace; from instseg_lib.recipes import dai2015 as d; "
+            f"d.run_boxsup(replace(d.table1_configs('smoke')['voc-box'], **{SMALL!r}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    res_path, ckpt = d.result_paths(cfg)
+    store = d.LabelStore(d.labels_folder(res_path))
+    assert store.rounds() == [0, 1] and ckpt.exists() and not res_path.exists()
+    stamps = {r: store.path(r).stat().st_mtime_ns for r in (0, 1)}
+    resumed = d.run_boxsup(cfg)
+    assert resumed.provenance["notes"]["rounds_computed_in_this_process"] == [2]
+    assert {r: store.path(r).stat().st_mtime_ns for r in (0, 1)} == stamps
+    a, b = resumed.metrics, box_run.metrics
+    assert [e["label_miou"] for e in a["label_log"]] == [e["label_miou"] for e in b["label_log"]]
+    for r in range(3):
+        got, want = store.load(r)[0], d.LabelStore(d.labels_folder(box_run.path)).load(r)[0]
+        assert all(np.array_equal(got[k], want[k]) for k in want)
+    np.testing.assert_allclose([p[1] for p in a["loss_curve"]], [p[1] for p in b["loss_curve"]], rtol=1e-5)
+    assert a["miou"] == pytest.approx(b["miou"])
+
+
+@pytest.mark.slow
+def test_a_forced_run_drops_the_labels_of_its_old_weights(box_run, smoke):
+    cfg = _box_cfg()
+    res_path, ckpt = d.result_paths(cfg)
+    ckpt.unlink()  # as FORCE=1 does before rerunning
+    store = d.LabelStore(d.labels_folder(res_path))
+    stamp0 = store.path(0).stat().st_mtime_ns
+    again = d.run_boxsup(cfg, force=True)
+    assert again.provenance["notes"]["dropped_stale_rounds"] == [1, 2]
+    assert again.provenance["notes"]["rounds_computed_in_this_process"] == [1, 2]
+    assert store.path(0).stat().st_mtime_ns == stamp0  # round 0 (E_o alone) depends on the config only
+    assert again.metrics["label_miou"] == box_run.metrics["label_miou"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("row", ["rectangles", "grabcut"])
+def test_baselines_compute_labels_once_and_never_update(smoke, row):
+    cfg = replace(d.table2_configs("smoke")[row], **SMALL)
+    res = d.run_boxsup(cfg)
+    m = res.metrics
+    assert m["updates"] == 1 and len(m["label_log"]) == 1 and len(m["loss_curve"]) == 6
+    assert m["label_log"][0]["e_o_only"] and m["label_log"][0]["train_steps"] == 6
+    assert d.LabelStore(d.labels_folder(res.path)).rounds() == [0]
+
+
+@pytest.mark.slow
+def test_mask_and_semi_runs(smoke):
+    mask = d.run_boxsup(replace(d.table1_configs("smoke")["voc-mask"], **SMALL))
+    assert mask.metrics["updates"] == 0 and mask.metrics["n_box_images"] == 0 and len(mask.metrics["loss_curve"]) == 6
+    assert not d.labels_folder(mask.path).exists()
+    semi = d.run_boxsup(replace(d.table1_configs("smoke")["coco-semi"], **SMALL))
+    assert semi.metrics["n_mask_images"] == 8 and semi.metrics["n_box_images"] == 8
+    assert semi.metrics["updates"] == 3 and all(e["n_images"] == 8 for e in semi.metrics["label_log"])
+
+
+@pytest.mark.slow
+def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
+    plus = d.run_evaluation(d.boxsup_plus(_box_cfg()))
+    assert plus.metrics["scales"] == [0.8, 1.0, 1.2] and 0 <= plus.metrics["miou"] <= 100
+    assert plus.metrics["n_eval_images"] == 4
+    single = d.run_evaluation(d.BoxSupEvalConfig(train=_box_cfg(), n_eval=4))
+    assert single.metrics["miou"] == pytest.approx(box_run.metrics["miou"])  # same model, same evaluation
+    assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
