@@ -156,6 +156,7 @@ from ..models import DeepLabLargeFOV, dense_crf, largefov_dilation, scale_positi
 from ..paths import results_root
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
+from ..papers.schema import Noise
 from ..proposals import Candidates, SelectiveSearchConfig, SlicMergeConfig, box_iou_matrix, cached_proposals
 from ..proposals.cache import image_hash
 from ..proposals.selective_search import FAST_SIMILARITIES
@@ -921,3 +922,127 @@ def proposal_quality(setting: str, profile: Profile | str, dataset: str = "voc",
     q = ev.compute()
     return {"ABO": float(q.abo[0]), "recall@0.5": float(q.recall[0.5][0]), "recall@0.7": float(q.recall[0.7][0]),
             "proposals per image": q.mean_proposals, "objects": q.n_objects}
+
+
+# --------------------------------------------------------------------------- noise and captions
+def noise_reference(profile: Profile | str) -> BoxSupConfig:
+    """The run whose spread over seeds stands for every row of Tables 1-3: Table 1's
+    ``voc-box`` (also Table 2's ``ours`` and Table 3's ``mcg``), the row most claims use."""
+    return table1_configs(profile)["voc-box"]
+
+
+def table_noise(profile: Profile | str) -> Noise:
+    """Seed spread of :func:`noise_reference` (seeds ``0 .. noise_seeds-1``) and the trivial
+    predictor's mean IoU (the training set's most frequent class everywhere, on the same
+    images), with Student's t for the number of seeds."""
+    from .common import class_frequencies, evaluate_constant, t_factor
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    ref = noise_reference(p)
+    runs = [run_boxsup(replace(ref, seed=s)) for s in range(p.noise_seeds)]
+    values = [float(r.metrics["miou"]) for r in runs]
+    sigma = float(np.std(values, ddof=1))
+    val = _eval_set("voc", "val", p.name, p.eval_subset)
+    label = int(np.argmax(class_frequencies("voc", p)))
+    chance = float(evaluate_constant(val, len(runs[0].metrics["class_names"]), label)["miou"])
+    return Noise(sigma={MIOU: sigma}, chance={MIOU: chance}, z=t_factor(len(runs)),
+                 source=(f"σ is the spread of `{ref.name}` over {len(runs)} seeds (mean IoU σ = {sigma:.2f} points, "
+                         f"values {', '.join(f'{v:.2f}' for v in values)}); the trivial predictor (every pixel the "
+                         f"most frequent training class) scores {chance:.2f} on the same {len(val)} images."))
+
+
+def provenance_for(results: dict[str, Result], profile: Profile | str, note: str = ""):
+    """Caption provenance: the VOC twin val subset, the profile, hardware and summed wall time."""
+    from ..papers.render import Provenance
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    first = next(iter(results.values()))
+    wall = sum(float(r.provenance.get("wall_seconds", 0.0)) for r in {id(r): r for r in results.values()}.values())
+    return Provenance(dataset=f"VOC twin val ({p.eval_subset or 'all'} images), CRF on", profile=p.name,
+                      hardware=first.provenance.get("device", ""), wall_seconds=wall, note=note)
+
+
+def proposal_quality_frame(profile: Profile | str, n_images: int | None = 20):
+    """Measured quality of each Table 3 proposal setting on the VOC twin val images (the axis
+    "better proposals give better BoxSup" is tested on)."""
+    import pandas as pd
+
+    recs = []
+    for rid, setting in TABLE3_PROPOSALS.items():
+        q = proposal_quality(setting, profile, n_images=n_images)
+        recs.append({"Table 3 row": rid, "our setting": setting, **{k: round(float(v), 3) for k, v in q.items()}})
+    return pd.DataFrame(recs).set_index("Table 3 row")
+
+
+# --------------------------------------------------------------------------- figures (Fig. 3)
+def label_miou_figure(results: dict[str, Result]):
+    """Fig. 3 made quantitative: the training labels' mean IoU against the ground-truth masks
+    after each update, one line per run with box-only images."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption
+
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    seen = set()
+    for rid, r in results.items():
+        log = r.metrics.get("label_log") or []
+        pts = [(e["round"], e["label_miou"]) for e in log if e.get("label_miou") is not None]
+        if not pts or id(r) in seen:
+            continue
+        seen.add(id(r))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", lw=1.2, label=rid)
+    ax.set_xlabel("update (0: before any training, E_o alone)")
+    ax.set_ylabel("training labels' mean IoU (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 3 as numbers: after each label update, the mean IoU of the box-only "
+                      "training images' labels against their ground-truth masks (which training never sees), for "
+                      "every run with box-only images. Rectangles and GrabCut are labelled once and never updated "
+                      "(one point each). A falling line means the network's feedback made the masks worse."))
+    return fig
+
+
+def label_rounds_figure(cfg: BoxSupConfig, items: Sequence[int] = (0, 1, 2)):
+    """Fig. 3 on twin images: each row one box-only training image, its ground truth, and its
+    label after every update."""
+    from ..papers import citation
+    from ..viz import colorize_labels, image_grid
+
+    res = run_boxsup(cfg)
+    rounds = [e["round"] for e in res.metrics.get("label_log", [])]
+    sources = _open_sources(cfg)
+    sizes = [len(ds) for ds in sources]
+    its = training_items(cfg, sizes)
+    box_items = [k for k, it in enumerate(its) if it.mode == "box"][: max(items) + 1 if items else 0]
+    per_round = {r: round_labels(cfg, r)[1] for r in rounds}
+    rows = []
+    for k in [box_items[i] for i in items if i < len(box_items)]:
+        it = its[k]
+        s = sources[it.source][it.index]
+        rows.append([s.image, colorize_labels(s.semantic)] + [colorize_labels(per_round[r][k]) for r in rounds])
+    caption = (f"{citation(PAPER)}, Fig. 3 on the VOC twin: each row is a box-only training image of {cfg.name}, its "
+               "ground-truth class map (not used in training), and its training labels after each update (update 0 "
+               "before any training, from E_o alone). Class maps use the VOC palette (void in cream).")
+    return image_grid(rows, ["image", "ground truth"] + [f"update {r}" for r in rounds], caption=caption,
+                      class_names=sources[0].class_names)
+
+
+def runs_frame(results: dict[str, Result], noise: Noise | None = None):
+    """One row per distinct run of ``{row_id: Result}`` (rows sharing a run are listed together):
+    mean IoU with and without the CRF, the trivial predictor's, and the loss at the start and end."""
+    import pandas as pd
+
+    rows: dict[str, dict[str, Any]] = {}
+    for rid, r in results.items():
+        key = str(r.path)
+        if key in rows:
+            rows[key]["table rows"] += f", {rid}"
+            continue
+        rows[key] = {"table rows": rid, "mean IoU % (CRF)": round(float(r.metrics["miou"]), 2),
+                     "mean IoU % (no CRF)": round(float(r.metrics["miou_nocrf"]), 2),
+                     "trivial predictor %": None if noise is None else round(noise.chance.get(MIOU, float("nan")), 2),
+                     "first-steps loss": round(float(r.metrics["initial_loss"]), 3),
+                     "final loss": round(float(r.metrics["final_loss"]), 3),
+                     "label updates": r.metrics.get("updates")}
+    return pd.DataFrame(list(rows.values())).set_index("table rows")
