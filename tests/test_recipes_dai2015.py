@@ -334,3 +334,17 @@ def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
     single = d.run_evaluation(d.BoxSupEvalConfig(train=_box_cfg(), n_eval=4))
     assert single.metrics["miou"] == pytest.approx(box_run.metrics["miou"])  # same model, same evaluation
     assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
+
+
+def test_table_noise_takes_the_larger_spread_of_both_references():
+    """A collapsed reference (every seed at the trivial level, spread 0) must not set the band alone."""
+    noise = d.table_noise("smoke")
+    refs = d.noise_references("smoke")
+    assert set(refs) == {"voc-box", "voc-mask"}
+    spreads = []
+    for ref in refs.values():
+        vals = [d.run_boxsup(replace(ref, seed=s)).metrics["miou"] for s in range(2)]  # smoke: 2 seeds
+        spreads.append(np.std(vals, ddof=1))
+        assert ref.name in noise.source
+    assert noise.sigma[d.MIOU] == pytest.approx(max(spreads))
+    assert noise.z == pytest.approx(12.706, abs=1e-3)
