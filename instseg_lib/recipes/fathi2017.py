@@ -558,7 +558,7 @@ def table1_noise(runs: Sequence[Result]) -> Noise:
     """
     t1 = [r.metrics["table1"] for r in runs]
     ious = list(t1[0])
-    cols = {c for t in t1 for v in t.values() for c in v if c != "mean"}
+    cols = sorted({c for t in t1 for v in t.values() for c in v if c != "mean"})  # sorted: stable outputs
     sigma = {}
     for c in cols:
         per_t = [_spread([t[i][c] for t in t1]) for i in ious if all(t[i].get(c) is not None for t in t1)]
