@@ -54,6 +54,7 @@ bench: setup
 	$(PY) benchmarks/bench_fcrn.py
 	$(PY) benchmarks/bench_pfn.py
 	$(PY) benchmarks/bench_proposals.py
+	$(PY) benchmarks/bench_fathi.py
 
 clean:
 	rm -rf build book/_build book/notebooks
