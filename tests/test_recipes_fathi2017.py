@@ -215,3 +215,13 @@ def test_bootstrap_records_give_the_evaluators_map(n_images, seed):
         assert np.isnan(got)
     else:
         assert got == pytest.approx(ref, abs=1e-12)
+
+
+def test_wu_per_class_is_wus_own_result_and_agrees_with_its_mean(smoke_runs):
+    res = fathi.wu_per_class("smoke")
+    pc = res.metrics["per_class"]
+    assert set(pc) == {"0.5", "0.6", "0.7"}
+    assert pc["0.5"]["mean"] == pytest.approx(res.metrics["map_r_0.5"])
+    assert pc["0.7"]["mean"] == pytest.approx(res.metrics["map_r_0.7"])
+    frame = fathi.thin_class_frame(smoke_runs, res)
+    assert any(m.startswith("Wu 2016") for m, _ in frame.index)

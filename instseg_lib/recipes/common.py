@@ -161,6 +161,19 @@ def _class_frequencies(dataset: str, profile: str, fingerprint: str | None) -> n
     return counts / max(int(counts.sum()), 1)
 
 
+def trivial_predictor_scores(dataset: str, profile: Profile | str) -> tuple[dict[str, Any], str, int]:
+    """The chance level every recipe's noise uses: :func:`evaluate_constant` of the training
+    set's most frequent class on the profile's val subset. Returns ``(scores, that class's
+    name, number of images)``."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    val = open_dataset(dataset, "val", profile=p.name)
+    names = list(val.class_names)
+    if p.eval_subset is not None and p.eval_subset < len(val):
+        val = torch.utils.data.Subset(val, range(p.eval_subset))
+    label = int(np.argmax(class_frequencies(dataset, p)))
+    return evaluate_constant(val, len(names), label), names[label], len(val)
+
+
 def class_prior_entropy(dataset: str, profile: Profile | str) -> float:
     """Entropy (nats) of the training set's pixel class frequencies, void excluded.
 

@@ -939,25 +939,23 @@ def table_noise(profile: Profile | str) -> Noise:
     """The larger seed spread of :func:`noise_references` (seeds ``0 .. noise_seeds-1`` each)
     and the trivial predictor's mean IoU (the training set's most frequent class everywhere,
     on the same images), with Student's t for the number of seeds."""
-    from .common import class_frequencies, evaluate_constant, t_factor
+    from .common import t_factor, trivial_predictor_scores
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    spreads, parts, n_runs, first = {}, [], 0, None
+    spreads, parts, n_runs = {}, [], 0
     for rid, ref in noise_references(p).items():
         runs = [run_boxsup(replace(ref, seed=s)) for s in range(p.noise_seeds)]
-        first = first or runs[0]
         values = [float(r.metrics["miou"]) for r in runs]
         spreads[rid] = float(np.std(values, ddof=1))
         n_runs = len(runs)
         parts.append(f"`{ref.name}` {spreads[rid]:.2f} (values {', '.join(f'{v:.2f}' for v in values)})")
     sigma = max(spreads.values())
-    val = _eval_set("voc", "val", p.name, p.eval_subset)
-    label = int(np.argmax(class_frequencies("voc", p)))
-    chance = float(evaluate_constant(val, len(first.metrics["class_names"]), label)["miou"])
+    scores, _, n_val = trivial_predictor_scores("voc", p)
+    chance = float(scores["miou"])
     return Noise(sigma={MIOU: sigma}, chance={MIOU: chance}, z=t_factor(n_runs),
                  source=(f"σ = {sigma:.2f} points, the larger spread over {n_runs} seeds of two reference runs: "
                          f"{'; '.join(parts)}; the trivial predictor (every pixel the most frequent training class) "
-                         f"scores {chance:.2f} on the same {len(val)} images."))
+                         f"scores {chance:.2f} on the same {n_val} images."))
 
 
 def provenance_for(results: dict[str, Result], profile: Profile | str, note: str = ""):

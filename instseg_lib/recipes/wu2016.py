@@ -38,7 +38,7 @@ from ..train import DivergedError, TrainConfig, progress_enabled, train
 from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_entropy, collate_dicts,
                      dataset_fingerprint_of, evaluate_constant, evaluate_semantic, image_tensor, loss_curves_figure,
                      loss_record, pad_to_multiple, predict_probabilities, recipe_settings, seed_spread, t_factor,
-                     to_tensors)
+                     to_tensors, trivial_predictor_scores)
 
 
 PAPER = "wu2016"
@@ -365,8 +365,14 @@ def _evaluate_instances(cfg: InstanceConfig, ctx: RunContext) -> dict[str, Any]:
         n_pred += len(inst.scores)
     table = ev.compute()
     summary = table.summary()
+    # per class at the thresholds the other papers' per-class tables use (Fathi's thin classes)
+    frame = table.to_frame(dict(enumerate(val_ds.class_names)))
+    per_class = {f"{t:g}": {**{name: (None if not np.isfinite(v) else 100 * float(v))
+                               for name, v in frame[f"AP@{t:g}"].items()}, "mean": 100 * table.map_at(t)}
+                 for t in (0.5, 0.6, 0.7)}
     return {"map_r_0.5": 100 * summary["mAP_r@0.5"], "map_r_0.7": 100 * summary["mAP_r@0.7"],
-            "map_r_vol": 100 * summary["mAP_r_vol"], "n_images": n, "n_predictions": n_pred}
+            "map_r_vol": 100 * summary["mAP_r_vol"], "n_images": n, "n_predictions": n_pred,
+            "per_class": per_class}
 
 
 def run_instances(cfg: InstanceConfig, force: bool | None = None) -> Result:
@@ -423,14 +429,10 @@ def semantic_noise(profile: Profile | str, dataset: str, depth: int = 50) -> Noi
 
 def _trivial_scores(p: Profile, dataset: str, names: list[str]) -> tuple[dict[str, float], str]:
     """Scores of the most-frequent-class predictor on the evaluation images, and a sentence."""
-    val_ds = open_dataset(dataset, "val", profile=p.name)
-    if p.eval_subset is not None and p.eval_subset < len(val_ds):
-        val_ds = torch.utils.data.Subset(val_ds, range(p.eval_subset))
-    label = int(np.argmax(class_frequencies(dataset, p)))
-    chance = {k: v for k, v in _semantic_values(evaluate_constant(val_ds, len(names), label), names).items()
-              if v is not None}
-    return chance, (f"the trivial predictor labels every pixel '{names[label]}', the most frequent training class "
-                    f"(mean IoU {chance['Mean IoU %']:.2f} on the same {len(val_ds)} images).")
+    scores, label_name, n = trivial_predictor_scores(dataset, p)
+    chance = {k: v for k, v in _semantic_values(scores, names).items() if v is not None}
+    return chance, (f"the trivial predictor labels every pixel '{label_name}', the most frequent training class "
+                    f"(mean IoU {chance['Mean IoU %']:.2f} on the same {n} images).")
 
 
 def chance_level(profile: Profile | str, result: Result, dataset: str) -> Noise:
