@@ -586,6 +586,7 @@ def matched_ground_truth(
     *,
     unmatched: Literal["background", "ignore"] = "background",
     ignore_index: int = 255,
+    label_boxes: Sequence[Sequence[float]] | torch.Tensor | None = None,
 ) -> MatchedGroundTruth:
     """Permute the ground truth to a prediction, §3.4 (Eq. 7).
 
@@ -606,6 +607,15 @@ def matched_ground_truth(
     ``ignore_index`` (``"ignore"``: no loss there). Our choice of default: background, the
     reading of "leftover segments are matched to dummy nodes with zero overlap" in which a
     missed object's pixels are still supervised.
+
+    ``label_boxes`` (D, 4) ``x0, y0, x1, y1``, optional (ours, not the paper's): the boxes of
+    labels ``1..D`` (their detections). After Eq. 7's match, labels whose segment matched
+    nothing (typically an *empty* segment: every pixel went to another label) and ground
+    truth left unmatched are matched a second time, same class, by the IoU of the label's
+    box with the instance's tight box (zero-IoU pairs dropped). Without it a network that
+    starts by labelling everything background gets an all-background target, a loss of
+    ~0 and no gradient towards any instance: a fixed point of Eq. 7 that a weak semantic
+    subnetwork starts in.
 
     Ties: when two same-class segments have equal IoU with one prediction, Eq. 7 has
     several maximisers and scipy's order (the ground-truth numbering) picks one; the
@@ -634,6 +644,8 @@ def matched_ground_truth(
     area_p, area_g = joint[1:].sum(1), joint[:, 1:].sum(0)
     iou = inter / (area_p[:, None] + area_g[None, :] - inter).clamp(min=1)
     rows, cols, w = match_segments(iou.numpy(), gc.numpy(), lc[1:].numpy())
+    if label_boxes is not None and n_lab > 1 and n_gt:
+        rows, cols, w = _box_fallback(rows, cols, w, label_boxes, lc, gc, gt, ok, n_lab, n_gt)
     pl, gi = torch.as_tensor(rows, dtype=torch.long) + 1, torch.as_tensor(cols, dtype=torch.long) + 1
     lut = torch.full((n_gt + 1,), 0 if unmatched == "background" else ignore_index, dtype=torch.long)
     lut[0] = 0
@@ -641,6 +653,36 @@ def matched_ground_truth(
     target = lut.to(gt.device)[gt]
     target[~ok] = ignore_index
     return MatchedGroundTruth(target, pl, gi, torch.as_tensor(w, dtype=torch.float64))
+
+
+def _box_fallback(rows, cols, w, label_boxes, lc: torch.Tensor, gc: torch.Tensor, gt: torch.Tensor,
+                  ok: torch.Tensor, n_lab: int, n_gt: int):
+    """Second match of the labels and ground truth Eq. 7 left over, by box IoU (same class)."""
+    import numpy as np
+
+    from .metrics.masks import box_iou_matrix
+    from .metrics.matching import match_segments
+
+    lb = torch.as_tensor(label_boxes, dtype=torch.float64).reshape(-1, 4).numpy()
+    if len(lb) != n_lab - 1:
+        raise ValueError(f"label_boxes has {len(lb)} boxes for {n_lab - 1} instance labels")
+    free_l = np.setdiff1d(np.arange(n_lab - 1), rows)
+    free_g = np.setdiff1d(np.arange(n_gt), cols)
+    if not free_l.size or not free_g.size:
+        return rows, cols, w
+    gt_boxes = np.zeros((free_g.size, 4))
+    present = np.zeros(free_g.size, bool)
+    g = gt.cpu().numpy()
+    valid = ok.cpu().numpy()
+    for j, gid in enumerate(free_g):
+        ys, xs = np.nonzero((g == gid + 1) & valid)
+        if ys.size:
+            gt_boxes[j] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            present[j] = True
+    biou = box_iou_matrix(lb[free_l], gt_boxes) * present[None, :]
+    r2, c2, w2 = match_segments(biou, gc.numpy()[free_g], lc[1:].numpy()[free_l])
+    return (np.concatenate([rows, free_l[r2]]), np.concatenate([cols, free_g[c2]]),
+            np.concatenate([w, np.zeros(len(r2))]))
 
 
 def matched_loss(
@@ -653,6 +695,7 @@ def matched_loss(
     unmatched: Literal["background", "ignore"] = "background",
     input_kind: Literal["probs", "logits"] = "probs",
     reduction: Literal["mean", "sum"] = "mean",
+    label_boxes: Sequence[Sequence[float]] | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Cross-entropy against the matched ground truth, Arnab & Torr §3.4.
 
@@ -666,6 +709,7 @@ def matched_loss(
     ``reduction="mean"`` averages over the supervised pixels; ``"sum"`` is §3.5's
     unnormalised loss ("we do not normalise the loss by the number of pixels", hence its
     1e-12 learning rate). With no supervised pixel the loss is 0 (in the graph).
+    ``label_boxes``: the second, box-IoU match of :func:`matched_ground_truth`.
     """
     if output.ndim != 4 or output.shape[0] != 1:
         raise ValueError(f"output must be (1, D+1, H, W), got {tuple(output.shape)}")
@@ -675,7 +719,7 @@ def matched_loss(
     with torch.no_grad():
         pred = output[0].argmax(0)
         m = matched_ground_truth(pred, label_classes, gt_instances, gt_classes, valid,
-                                 unmatched=unmatched, ignore_index=ignore)
+                                 unmatched=unmatched, ignore_index=ignore, label_boxes=label_boxes)
     target = m.target[None]
     if input_kind == "probs":
         logp = torch.log(output.clamp_min(1e-12))

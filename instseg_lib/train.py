@@ -57,6 +57,9 @@ class TrainConfig:
     #: Stop after this many steps without changing the schedule (a learning curve evaluates
     #: one run part way, then resumes it); ``None`` trains all ``steps``.
     stop_after: int | None = None
+    #: Clip the gradient's global l2 norm to this (Arnab & Torr §3.5 clip their two CRFs'
+    #: gradients, "a technique common in training RNNs"); ``None`` does not clip.
+    max_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
@@ -65,6 +68,8 @@ class TrainConfig:
             raise ValueError(f"warmup_steps and divergence_factor must be >= 0: {self}")
         if self.optimizer not in {"sgd", "adam"}:
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be positive or None, got {self.max_grad_norm!r}")
 
 
 def progress_enabled() -> bool:
@@ -236,6 +241,7 @@ def train(
     takes_step = "step" in inspect.signature(loss_fn).parameters
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lr_lambda(cfg.steps, cfg.poly_power, cfg.warmup_steps))
     history: list[float] = []
+    clipped = 0  # steps whose gradient norm was clipped (this call's steps)
     start = 0
     ckpt = Path(checkpoint_path) if checkpoint_path else None
     if ckpt is not None and ckpt.exists():
@@ -246,7 +252,7 @@ def train(
         start, history = int(state["step"]), list(state["history"])
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
     if start >= end:
-        return {"losses": history, "resumed_from": start}
+        return {"losses": history, "resumed_from": start, "clipped_steps": 0}
 
     net: nn.Module = model
     if size > 1:
@@ -276,6 +282,9 @@ def train(
             _diverged(ckpt, f"{desc}: loss is {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            clipped += int(float(norm) > cfg.max_grad_norm)
         optimizer.step()
         scheduler.step()
         value = loss.detach()
@@ -296,5 +305,5 @@ def train(
     bar.close()
     if size > 1:
         dist.barrier()
-    return {"losses": history, "resumed_from": start}
+    return {"losses": history, "resumed_from": start, "clipped_steps": clipped}
 

@@ -262,6 +262,35 @@ def test_dai2015_figures_are_captioned_author_year(default_smoke_paths):
     assert _caption(fig).startswith("Dai et al. 2015, Fig. 3 on the VOC twin")
 
 
+def test_arnab2017_figures_are_captioned_author_year(default_smoke_paths):
+    from instseg_lib.recipes import arnab2017 as arnab
+
+    cfg = arnab.train_config("smoke", "voc", "box+global+shape", "e2e")
+    _smoke_or_skip(lambda: arnab.run_train(cfg))
+    fig = arnab.pipeline_figure(cfg)
+    cap = _caption(fig)
+    assert cap.startswith("Arnab & Torr 2017, Fig. 2") and cfg.name in cap
+    assert [a.get_title() for a in fig.axes][2:5] == ["ψ_Box, label 1", "ψ_Global, label 1", "ψ_Shape, label 1"]
+    assert figure_legend_labels(fig)[-1] == "detection box"
+    fig = arnab.matched_gt_figure(cfg)
+    assert _caption(fig).startswith("Arnab & Torr 2017, Fig. 6") and "box-IoU" in _caption(fig)
+    fig = arnab.loss_figure({"box+global+shape-e2e": cfg})
+    assert "matched ground truth" in _caption(fig) and _axes_legend(fig) == ["box+global+shape-e2e"]
+    res = arnab.run_sweep(arnab.sweep_config("smoke"))
+    fig = arnab.sweep_figure(res)
+    assert "not in Arnab & Torr 2017" in _caption(fig)
+    assert _axes_legend(fig) == ["dynamic instance CRF (end to end)", "paste the box"]
+    for case, spec in arnab.FIGURE_CASES.items():
+        for rid in spec["models"]:
+            terms, regime = rid.rsplit("-", 1)
+            arnab.run_train(arnab.train_config("smoke", "voc", terms, regime))
+        fig = arnab.case_figure("smoke", case)
+        assert _caption(fig).startswith(f"Arnab & Torr 2017, {spec['title']}")
+        assert [a.get_title() for a in fig.axes][1:3] == ["ground truth", "paste the box"]
+    with pytest.raises(ValueError, match="case must be one of"):
+        arnab.case_figure("smoke", "fig9")
+
+
 # --------------------------------------------------------------------------- nothing escapes
 #: Every library function that makes a figure, and the test above that checks its caption.
 CAPTIONED = {
@@ -272,6 +301,8 @@ CAPTIONED = {
     "recipes.fathi2017.overview_figure", "recipes.fathi2017.loss_figure", "recipes.fathi2017.per_class_figure",
     "recipes.fathi2017.recall_figure", "recipes.fathi2017.recall_iou_figure",
     "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure",
+    "recipes.arnab2017.pipeline_figure", "recipes.arnab2017.matched_gt_figure", "recipes.arnab2017.loss_figure",
+    "recipes.arnab2017.sweep_figure", "recipes.arnab2017.case_figure",
 }
 #: Figures captioned another way, and how.
 CAPTIONED_ELSEWHERE = {

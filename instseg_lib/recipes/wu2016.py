@@ -44,8 +44,9 @@ from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_
 PAPER = "wu2016"
 #: VOC images are at most 500 x 500 and the paper feeds them whole (§3.1).
 PAPER_CROP = 500
-#: "coco": the semantic trunk Fathi et al. pre-train on COCO (§3.5) is this recipe on the COCO twin.
-DATASETS = ("voc", "cityscapes", "context", "coco")
+#: "coco": the semantic trunk Fathi et al. pre-train on COCO (§3.5) is this recipe on the COCO twin;
+#: "sbd": the semantic subnetwork of Arnab & Torr's SBD models (Table 3-4) is this recipe on the SBD twin.
+DATASETS = ("voc", "cityscapes", "context", "coco", "sbd")
 
 
 def _profile_sizes(p: Profile) -> dict[str, Any]:
