@@ -55,6 +55,7 @@ bench: setup
 	$(PY) benchmarks/bench_pfn.py
 	$(PY) benchmarks/bench_proposals.py
 	$(PY) benchmarks/bench_fathi.py
+	$(PY) benchmarks/bench_arnab.py
 
 clean:
 	rm -rf build book/_build book/notebooks
