@@ -315,6 +315,25 @@ def test_check_claim_increasing():
     assert check_claim(_seq("increasing", ["r1", "r2"]), SEQ, Noise(sigma={"x": 0.1})).verdict == "reproduced"
 
 
+def test_check_claim_gain_increasing():
+    vals = {"a1": {"x": 2.0}, "a2": {"x": 4.0}, "a3": {"x": 7.0}, "b1": {"x": 1.0}, "b2": {"x": 2.0}, "b3": {"x": 4.0}}
+    c = lambda a, b, **kw: Claim("g", "g", "gain_increasing", "x", tuple(a), tuple(b), **kw)  # noqa: E731
+    # gains 1, 2, 3
+    r = check_claim(c(["a1", "a2", "a3"], ["b1", "b2", "b3"]), vals)
+    assert r.verdict == "reproduced" and (r.a, r.b) == (3.0, 1.0)
+    assert check_claim(c(["a3", "a2"], ["b3", "b2"]), vals).verdict == "not reproduced"  # gains 3, 2
+    assert check_claim(c(["a1", "a2"], ["b1", "b2"], margin=1.0), vals).verdict == "not reproduced"  # step 1 is not > 1
+    # a step of gains involves four runs: band 2 * 0.3 * 2 = 1.2 swallows a step of 1
+    assert check_claim(c(["a1", "a2"], ["b1", "b2"]), vals, Noise(sigma={"x": 0.3}, z=2.0)).verdict == "inconclusive"
+    assert check_claim(c(["a1", "a2"], ["b1", "b2"]), vals, Noise(sigma={"x": 0.2}, z=2.0)).verdict == "reproduced"
+    assert check_claim(c(["a1", "zz"], ["b1", "b2"]), {**vals, "zz": {"x": None}}).verdict == "not run"
+    bad = PaperTable(paper="p", number=1, caption="c", dataset="d", split="s", key_columns=("k",), value_columns=("x",), units={"x": ""},
+                     rows=tuple(Row(r, {"k": r, "x": v["x"]}) for r, v in vals.items()),
+                     claims=(c(["a1", "a2"], ["b1"]),))
+    with pytest.raises(ValueError, match="pairs rows_a with rows_b"):
+        bad.validate()
+
+
 def test_check_claim_best_column():
     vals = {"r": {"a": 3.0, "b": 1.0, "c": 2.0}, "s": {"a": 1.0, "b": 2.0, "c": 2.5}}
     c = lambda col, rows, **kw: Claim("t", "t", "best_column", col, tuple(rows), columns=("a", "b", "c"), **kw)  # noqa: E731

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence
 
 Number = float | int | None
-ClaimKind = Literal["greater", "best", "close", "spread", "increasing", "best_column"]
+ClaimKind = Literal["greater", "best", "close", "spread", "increasing", "best_column", "gain_increasing"]
 Verdict = Literal["reproduced", "not reproduced", "inconclusive", "not run"]
 VERDICTS: tuple[str, ...] = ("reproduced", "not reproduced", "inconclusive", "not run")
 
@@ -52,6 +52,9 @@ class Claim:
       than ``margin``.
     - ``best_column``: in the mean over ``rows_a``, ``column`` is the highest of ``columns``
       (with ``lower_is_better``, the lowest: "bicycle is the weakest class").
+    - ``gain_increasing``: the gains ``rows_a[i] - rows_b[i]`` (paired in order) rise along
+      the pairs, every step by more than ``margin`` ("the gain of end-to-end training grows
+      as terms are added").
 
     ``lower_is_better`` flips ``greater``, ``best`` and ``best_column`` for error-like columns.
     """
@@ -123,6 +126,9 @@ class PaperTable:
                 raise ValueError(f"{self.key} claim {cl.id}: a best_column claim lists its own column in columns")
             if cl.kind in ("spread", "increasing") and len(cl.rows_a) < 2:
                 raise ValueError(f"{self.key} claim {cl.id}: a {cl.kind} claim needs at least two rows")
+            if cl.kind == "gain_increasing" and (len(cl.rows_a) < 2 or len(cl.rows_a) != len(cl.rows_b)):
+                raise ValueError(f"{self.key} claim {cl.id}: a gain_increasing claim pairs rows_a with rows_b "
+                                 "(equal lengths, at least two pairs)")
             for rid in cl.rows_a + cl.rows_b:
                 self.row(rid)
 
@@ -211,6 +217,8 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
     sign = -1.0 if claim.lower_is_better else 1.0
     if claim.kind in ("spread", "increasing"):
         return _check_sequence(claim, values, noise)
+    if claim.kind == "gain_increasing":
+        return _check_gains(claim, values, noise)
     if claim.kind == "best_column":
         return _check_best_column(claim, values, noise, sign)
     if claim.kind == "best":
@@ -289,6 +297,30 @@ def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], no
         if ok and any(d - claim.margin <= band for d in steps):
             return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + f"; a step is within the noise band ±{band:.3g}")
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", v[-1], v[0], detail)
+
+
+def _check_gains(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None) -> ClaimResult:
+    """``gain_increasing``: the paired gains ``a_i - b_i`` rise. A step between two gains
+    involves four runs, so its noise band is ``z σ √4``."""
+    a = [_mean(values, [r], claim.column) for r in claim.rows_a]
+    b = [_mean(values, [r], claim.column) for r in claim.rows_b]
+    if any(x is None for x in a + b):
+        return ClaimResult(claim, "not run", None, None, "some rows have no number yet")
+    g = [float(x) - float(y) for x, y in zip(a, b)]  # type: ignore[arg-type]
+    steps = [y - x for x, y in zip(g[:-1], g[1:])]
+    worst = min(range(len(steps)), key=lambda i: steps[i])
+    ok = all(d > claim.margin for d in steps)
+    detail = (f"gains {', '.join(f'{x:+.3g}' for x in g)}; smallest step {steps[worst]:+.3g}, "
+              f"needs every step > {claim.margin:.3g}")
+    if noise is not None:
+        band = noise.z * float(noise.sigma.get(claim.column, 0.0) or 0.0) * 2.0
+        if _all_at_chance(claim, values, noise):
+            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + "; every run is at the trivial predictor's level")
+        if not ok and all(d > claim.margin - band for d in steps):
+            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + f"; within the noise band ±{band:.3g}")
+        if ok and any(d - claim.margin <= band for d in steps):
+            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + f"; a step is within the noise band ±{band:.3g}")
+    return ClaimResult(claim, "reproduced" if ok else "not reproduced", g[-1], g[0], detail)
 
 
 def _check_best_column(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None,
