@@ -13,7 +13,8 @@ reused by Arnab & Torr 2017, PFN and BoxSup: :class:`DenseCRF`, :func:`dense_crf
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
-from .crf import DenseCRF, dense_crf, scale_position_widths
+from .crf import DenseCRF, HigherOrder, dense_crf, scale_position_widths
+from .detection_potential import DetectionPotential
 from .embedding import (
     FATHI_TAUS,
     PYRAMID_SCALES,
@@ -40,6 +41,8 @@ from .pfn import PFN, PFNConfig, coordinate_maps
 from .vgg import DeepLabLargeFOV, VGGTrunk, largefov_dilation, load_vgg_imagenet_weights, receptive_field
 
 __all__ = [
+    "DetectionPotential",
+    "HigherOrder",
     "FATHI_TAUS",
     "PYRAMID_SCALES",
     "EmbeddingHead",

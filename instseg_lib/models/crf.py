@@ -542,6 +542,7 @@ def dense_crf(
     bilateral_filter: FilterKind = "permutohedral",
     spatial_filter: FilterKind = "permutohedral",
     include_self: bool = True,
+    higher_order: "HigherOrder | None" = None,
 ) -> torch.Tensor:
     """Mean-field marginals ``Q`` (B, L, H, W) of the fully connected CRF.
 
@@ -552,6 +553,10 @@ def dense_crf(
     more penalised); Potts 1 is ``1 - eye(L)``. Each iteration is
     ``Q = softmax(-U - mu (w_bilateral Kn_1 Q + w_spatial Kn_2 Q))`` (module docstring).
     Differentiable in ``unary``, the weights and ``compatibility``.
+
+    ``higher_order`` (one image only): a term with its own latent variables, updated once
+    per iteration beside the pairwise message (:class:`HigherOrder`, e.g. Arnab & Torr's
+    detection potential, :class:`~instseg_lib.models.detection_potential.DetectionPotential`).
     """
     _check_iterations(iterations)
     for name, v in (("theta_alpha", theta_alpha), ("theta_beta", theta_beta),
@@ -564,11 +569,13 @@ def dense_crf(
     compat = torch.as_tensor(compatibility, dtype=unary.dtype, device=unary.device)
     _check_inputs(unary, image, compat)
     energy = unary_energy(unary, unary_kind)
+    if higher_order is not None and energy.shape[0] != 1:
+        raise ValueError(f"a higher-order term belongs to one image; got a batch of {energy.shape[0]}")
     out = []
     for u, img in zip(energy, image):
         kb, ks = _image_kernels(img, theta_alpha, theta_beta, theta_gamma,
                                 bilateral_filter, spatial_filter, include_self)
-        out.append(_mean_field(u, kb, ks, w_bilateral, w_spatial, compat, iterations))
+        out.append(_mean_field(u, kb, ks, w_bilateral, w_spatial, compat, iterations, higher_order))
     q = torch.stack(out)
     return q[0] if squeeze else q
 
@@ -581,6 +588,7 @@ def _mean_field(
     w_spatial: float | torch.Tensor,
     compat: torch.Tensor,
     iterations: int,
+    higher_order: "HigherOrder | None" = None,
 ) -> torch.Tensor:
     """Zheng et al. 2015 §4 (Krähenbühl & Koltun Alg. 1) on one image; ``energy`` (L, H, W)."""
     l, h, w = energy.shape
@@ -593,14 +601,35 @@ def _mean_field(
     if potts:  # -U - (-p) (wb Kb Q + ws Ks Q), as two fused multiply-adds
         wb, ws = wb * compat, ws * compat
     q = _softmax_rows(neg_u)
+    if higher_order is not None:
+        higher_order.start(h, w)
     for _ in range(iterations):
         if potts:
             logits = torch.addcmul(torch.addcmul(neg_u, bilateral.apply(q), wb), spatial.apply(q), ws)
         else:
             msg = torch.addcmul(wb * bilateral.apply(q), spatial.apply(q), ws)
             logits = torch.addmm(neg_u, msg, compat.T, alpha=-1)
+        if higher_order is not None:
+            logits = logits + higher_order.step(q)
         q = _softmax_rows(logits)
     return q.T.reshape(l, h, w)
+
+
+class HigherOrder:
+    """A term of the CRF with latent variables of its own, updated by mean field beside the
+    pixels (Arnab et al. 2016's higher-order potentials).
+
+    ``start(h, w)`` resets the latent marginals for an ``h x w`` image; ``step(q)`` takes the
+    pixel marginals ``(N, L)`` of the previous iteration (rows = pixels, row-major), updates
+    the latent marginals from them and returns the ``(N, L)`` log-potential message they
+    send to the pixels, added to the next iteration's logits.
+    """
+
+    def start(self, h: int, w: int) -> None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def step(self, q: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
 
 
 def _softmax_rows(x: torch.Tensor) -> torch.Tensor:
@@ -670,7 +699,8 @@ class DenseCRF(nn.Module):
             else:
                 self.register_buffer(name, t)
 
-    def forward(self, unary: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    def forward(self, unary: torch.Tensor, image: torch.Tensor, higher_order: HigherOrder | None = None
+                ) -> torch.Tensor:
         """``Q`` (B, L, H, W) from unary (B, L, H, W) and image (B, C, H, W); see :func:`dense_crf`."""
         return dense_crf(
             unary, image,
@@ -681,6 +711,7 @@ class DenseCRF(nn.Module):
             unary_kind=self.unary_kind,
             bilateral_filter=self.bilateral_filter, spatial_filter=self.spatial_filter,
             include_self=self.include_self,
+            higher_order=higher_order,
         )
 
     def extra_repr(self) -> str:
