@@ -124,6 +124,19 @@ def test_paste_the_box_fills_each_box_and_keeps_the_detection_scores():
     assert arnab.paste_box_instances([], (4, 5)).masks.shape == (0, 4, 5)
 
 
+def test_true_positive_detections_follow_the_greedy_detection_rule():
+    from types import SimpleNamespace
+
+    s = SimpleNamespace(boxes=np.array([[0, 0, 10, 10], [20, 20, 30, 30]], float), instance_classes=np.array([1, 2]))
+    dets = [Detection(1, 0.6, (0.0, 0.0, 10.0, 10.0)),   # TP, but a higher-scoring duplicate takes the object
+            Detection(1, 0.9, (1.0, 0.0, 10.0, 10.0)),   # IoU 0.9: TP
+            Detection(2, 0.8, (0.0, 0.0, 10.0, 10.0)),   # wrong class for the box it covers
+            Detection(2, 0.7, (24.0, 20.0, 30.0, 30.0))]  # IoU 0.6 with object 2: TP
+    assert arnab.true_positive_detections(dets, s) == [False, True, False, True]
+    assert arnab.true_positive_detections(dets, s, iou=0.95) == [True, False, False, False]
+    assert arnab.true_positive_detections([], s) == []
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(0, 2**31 - 1))
 def test_flipped_boxes_are_the_boxes_of_the_flipped_instances(seed):
@@ -167,6 +180,26 @@ def test_piecewise_leaves_the_semantic_subnetwork_as_trained_and_end_to_end_move
     e2e = arnab.load_model(arnab.train_config("smoke", "voc", "box", "e2e")).semantic.state_dict()
     assert all(torch.equal(pw[k], state[k]) for k in state)
     assert any(not torch.equal(e2e[k], state[k]) for k in state if state[k].is_floating_point())
+    # the detection potential is part of the semantic subnetwork: frozen piecewise
+    pw_model = arnab.load_model(arnab.train_config("smoke", "voc", "box", "pw"))
+    assert torch.equal(pw_model.detection_potential.w_x, arnab.DetectionPotential(21).w_x)
+
+
+def test_recalibrated_scores_reach_the_instance_crf_and_are_recorded(smoke):
+    res = arnab.run_eval(arnab.eval_config(arnab.train_config("smoke", "voc", "box+global+shape", "e2e")))
+    counts = res.metrics["detection_counts"]
+    assert counts["tp"] + counts["fp"] == res.metrics["n_detections"]
+    frame = arnab.recalibration_frame({"e2e": res})
+    assert list(frame.columns)[:2] == ["true positives", "false positives"]
+    from instseg_lib.data import open_dataset
+
+    s = open_dataset("voc", "val", profile="smoke")[0]
+    dets = arnab.detections_for(s, arnab.DETECTOR, arnab.DetectionConfig())
+    model = arnab.load_model(arnab.train_config("smoke", "voc", "box+global+shape", "e2e"))
+    out, _ = arnab.predict(model, s, dets)
+    assert [d.box for d in out.detections] == [d.box for d in dets]
+    assert all(0.0 <= d.score <= 1.0 for d in out.detections)
+    assert [d.score for d in out.detections] != [d.score for d in dets]
 
 
 def test_no_detection_gives_an_all_background_map_and_no_instance(smoke):

@@ -6,7 +6,8 @@ The pipeline (Fig. 2):
 
 1. **Semantic subnetwork** (§3.1): a fully convolutional net and a dense CRF whose
    mean-field inference is unrolled as an RNN (:class:`~instseg_lib.models.DenseCRF`,
-   CRF-RNN), giving the per-pixel class probabilities ``Q``. The paper's net is FCN-8s on
+   CRF-RNN) with the higher-order detection potential, giving the per-pixel class
+   probabilities ``Q`` and the recalibrated detection scores. The paper's net is FCN-8s on
    VGG-16 (§3.5); **ours is Wu 2016's FCRN-50** semantic recipe
    (:func:`~.wu2016.semantic_config`, output stride 8, its stand-in ImageNet init), trained
    on the same twin the instance stage uses, and read from Wu's cache. The paper
@@ -58,8 +59,11 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   (§3.5 states none for the instance stage).
 - **Ranking score for AP^r**: the release's mean of ``Q_i(l_k)`` over the instance's
   pixels (``ranking="mean_q"``); ``"detection"`` is the switch. Empty instances are dropped.
-- **s_k in Eq. 3** is the raw detection score: the higher-order detection potential of
-  the semantic CRF ([2]) that recalibrates it is not built.
+- **s_k in Eq. 3** is the detection's score recalibrated by the semantic CRF's
+  higher-order detection potential (§3.1, [2];
+  :class:`~instseg_lib.models.DetectionPotential`, whose docstring says what is read from
+  the authors' release and what is ours): ``Q(Y_d = 1)`` after mean field. The potential's
+  weights belong to the semantic subnetwork (frozen piecewise, learned end to end).
 - **Unmatched ground truth** in the matched loss is background (missed objects' pixels
   are still supervised); void pixels are ignored.
 - **A second match by box IoU** (``box_fallback``): Eq. 7 matches predicted *segments*; a
@@ -96,7 +100,7 @@ from ..grouping.hough import Instances
 from ..grouping.instance_crf import TERMS, instance_masks, label_classes
 from ..losses import matched_loss
 from ..metrics import MatchingIoUEvaluator, SDSEvaluator, SemanticEvaluator
-from ..models import DenseCRF, scale_position_widths
+from ..models import DenseCRF, DetectionPotential, scale_position_widths
 from ..models.crf import (DEFAULT_THETA_ALPHA, DEFAULT_THETA_BETA, DEFAULT_THETA_GAMMA, DEFAULT_W_BILATERAL,
                           DEFAULT_W_SPATIAL, REFERENCE_SIZE)
 from ..papers.schema import Noise
@@ -165,6 +169,10 @@ class ArnabTrainConfig:
     unmatched: str = "background"
     #: The second, box-IoU match of :func:`~instseg_lib.losses.matched_ground_truth` (ours).
     box_fallback: bool = True
+    #: The semantic CRF's higher-order detection potential (§3.1, [2]); its recalibrated
+    #: scores are the s_k of Eq. 3 (``recalibrate``) or the raw detector scores are kept.
+    detection_potential: bool = True
+    recalibrate: bool = True
     seed: int = 0
 
     @property
@@ -255,14 +263,20 @@ class ArnabNet(nn.Module):
     """
 
     def __init__(self, semantic: nn.Module, semantic_crf: DenseCRF, unaries: InstanceUnaries,
-                 instance_crf: DenseCRF, *, freeze_semantic: bool) -> None:
+                 instance_crf: DenseCRF, *, freeze_semantic: bool,
+                 detection_potential: DetectionPotential | None = None, recalibrate: bool = True) -> None:
         super().__init__()
         self.semantic, self.semantic_crf = semantic, semantic_crf
+        self.detection_potential = detection_potential
         self.unaries, self.instance_crf = unaries, instance_crf
-        self.freeze_semantic = freeze_semantic
+        self.freeze_semantic, self.recalibrate = freeze_semantic, recalibrate
         if freeze_semantic:
-            for prm in list(semantic.parameters()) + list(semantic_crf.parameters()):
+            for prm in self._semantic_parameters():
                 prm.requires_grad_(False)
+
+    def _semantic_parameters(self) -> list[nn.Parameter]:
+        mods = [self.semantic, self.semantic_crf] + ([self.detection_potential] if self.detection_potential else [])
+        return [p for m in mods for p in m.parameters()]
 
     def train(self, mode: bool = True) -> "ArnabNet":
         super().train(mode)
@@ -272,20 +286,30 @@ class ArnabNet(nn.Module):
                 m.eval()
         return self
 
-    def semantic_q(self, x: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
-        """``Q`` (1, C, H, W): the semantic CRF's marginals on the FCRN's logits (§3.1)."""
+    def semantic_q(self, x: torch.Tensor, rgb: torch.Tensor, detections: Sequence[Detection] = ()
+                   ) -> tuple[torch.Tensor, list[Detection]]:
+        """``Q`` (1, C, H, W), the semantic CRF's marginals on the FCRN's logits with the
+        detection potential (§3.1), and the detections with the scores the instance CRF
+        uses: recalibrated (``Q(Y_d = 1)``) or, without the potential or ``recalibrate``, raw."""
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_semantic):
-            return self.semantic_crf(self.semantic(x), rgb)
+            ho = None
+            if self.detection_potential is not None and detections:
+                ho = self.detection_potential.for_image(detections, tuple(x.shape[-2:]))
+            q = self.semantic_crf(self.semantic(x), rgb, higher_order=ho)
+        if ho is None or not self.recalibrate:
+            return q, list(detections)
+        scores = ho.scores().detach().clamp(0.0, 1.0).tolist()
+        return q, [Detection(d.class_id, s, d.box) for d, s in zip(detections, scores)]
 
     def forward(self, x: torch.Tensor, rgb: torch.Tensor, detections: Sequence[Detection]):
-        q = self.semantic_q(x, rgb)
-        out = dynamic_instance_crf(q, detections, self.unaries, image=rgb, crf=self.instance_crf)
+        q, dets = self.semantic_q(x, rgb, detections)
+        out = dynamic_instance_crf(q, dets, self.unaries, image=rgb, crf=self.instance_crf)
         return out, q
 
     def param_groups(self, lr: float, semantic_lr_scale: float, instance_lr_scale: float = 1.0
                      ) -> list[dict[str, Any]]:
         """The semantic subnetwork and the instance subnetwork, each at its own rate."""
-        sem = list(self.semantic.parameters()) + list(self.semantic_crf.parameters())
+        sem = self._semantic_parameters()
         ids = {id(p) for p in sem}
         rest = [p for p in self.parameters() if id(p) not in ids]
         return [{"params": sem, "lr": lr * semantic_lr_scale}, {"params": rest, "lr": lr * instance_lr_scale}]
@@ -312,7 +336,9 @@ def build_model(cfg: ArnabTrainConfig, num_classes: int, semantic_state: dict | 
         templates = ShapeTemplates(tt.clone(), valid, centres, per_class=cfg.per_class_templates)
     unaries = InstanceUnaries(cfg.terms, templates)
     inst_crf = DenseCRF(**_scaled_crf(INSTANCE_CRF, cfg.image_size), unary_kind="energy")
-    return ArnabNet(fcrn, sem_crf, unaries, inst_crf, freeze_semantic=cfg.regime == "pw")
+    pot = DetectionPotential(num_classes) if cfg.detection_potential else None
+    return ArnabNet(fcrn, sem_crf, unaries, inst_crf, freeze_semantic=cfg.regime == "pw", detection_potential=pot,
+                    recalibrate=cfg.recalibrate)
 
 
 def _semantic_state(cfg: wu.SemanticConfig) -> tuple[dict, Result]:
@@ -442,12 +468,38 @@ def paste_box_instances(detections: Sequence[Detection], size: tuple[int, int]) 
 def predict(model: ArnabNet, sample, detections: Sequence[Detection], ranking: str = "mean_q",
             device: str = "cpu", q: torch.Tensor | None = None):
     """One image through the network: (InstanceCRFOutput, Q). A given ``q`` (1, C, H, W)
-    replaces the semantic subnetwork's."""
+    replaces the semantic subnetwork's (and its detection potential). ``out.detections`` are
+    the detections with the scores the instance CRF used (recalibrated, by default)."""
     x = image_tensor(sample.image)[None].to(device)
     rgb = rgb_tensor(sample.image)[None].to(device)
-    q = model.semantic_q(x, rgb) if q is None else q.to(device)
+    if q is None:
+        q, detections = model.semantic_q(x, rgb, detections)
+    else:
+        q = q.to(device)
     out = dynamic_instance_crf(q, detections, model.unaries, image=rgb, crf=model.instance_crf, ranking=ranking)
+    out.detections = list(detections)
     return out, q
+
+
+def true_positive_detections(detections: Sequence[Detection], sample, iou: float = 0.5) -> list[bool]:
+    """Whether each detection is a true positive: greedy in score order, box IoU >= ``iou``
+    with a not yet taken ground-truth box of its class (the usual detection rule)."""
+    from ..metrics.masks import box_iou_matrix
+
+    gt = np.asarray(sample.boxes, dtype=np.float64).reshape(-1, 4)
+    gc = np.asarray(sample.instance_classes)
+    taken = np.zeros(len(gt), bool)
+    out = [False] * len(detections)
+    for k in sorted(range(len(detections)), key=lambda j: -detections[j].score):
+        d = detections[k]
+        if not len(gt):
+            break
+        ov = box_iou_matrix(np.asarray(d.box)[None], gt)[0]
+        ov[(gc != d.class_id) | taken] = -1
+        j = int(ov.argmax())
+        if ov[j] >= iou:
+            taken[j], out[k] = True, True
+    return out
 
 
 def _gt_masks(s) -> np.ndarray:
@@ -466,6 +518,7 @@ def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
     m_voc, m_seg = MatchingIoUEvaluator("voc"), MatchingIoUEvaluator("segment")
     sem = SemanticEvaluator(val.num_classes)
     n_det = n_pred = 0
+    scores: dict[str, list[float]] = {"raw_tp": [], "raw_fp": [], "used_tp": [], "used_fp": []}
     for i in tqdm(range(n), desc=cfg.name, disable=not progress_enabled(), leave=False):
         s = val[i]
         dets = detections_for(s, cfg.detector, cfg.detection)
@@ -477,6 +530,9 @@ def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
             out, q = predict(model, s, dets, cfg.ranking, ctx.device, q=q_gt)
             inst = out.instances
             sem.add(s.semantic, q[0].argmax(0).cpu().numpy(), s.image_id)
+            for d, used, tp in zip(dets, out.detections, true_positive_detections(dets, s)):
+                scores["raw_tp" if tp else "raw_fp"].append(d.score)
+                scores["used_tp" if tp else "used_fp"].append(used.score)
         gt = _gt_masks(s)
         void = s.semantic == 255
         pm, pc = inst.masks.numpy(), inst.classes.numpy()
@@ -492,6 +548,8 @@ def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
     if not cfg.paste_box:
         sc = sem.compute()
         out["semantic_miou"] = 100 * float(sc.mean_iou)
+        out["detection_scores"] = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
+        out["detection_counts"] = {"tp": len(scores["raw_tp"]), "fp": len(scores["raw_fp"])}
     return out
 
 
@@ -514,6 +572,11 @@ T3_COLUMNS = {"AP^r 0.5": "ap_r_0.5", "AP^r 0.7": "ap_r_0.7", "AP^r_vol": "ap_r_
 
 def _row_values(res: Result, columns: dict[str, str]) -> dict[str, float]:
     return {col: float(res.metrics[key]) for col, key in columns.items()}
+
+
+def table2_ours(res: Result) -> dict[str, dict[str, float]]:
+    """Table 2's "Ours" row from the Box+Global+Shape end-to-end evaluation."""
+    return {"ours": _row_values(res, T2_COLUMNS)}
 
 
 def table1_runs(profile: Profile | str) -> dict[str, Result]:
@@ -601,6 +664,24 @@ def runs_frame(runs: dict[str, Result]):
     return pd.DataFrame(recs).set_index("run")
 
 
+def recalibration_frame(runs: dict[str, Result]):
+    """Mean detection score of true and false positives (box IoU >= 0.5 with a same-class
+    object), as the detector gave it and as the instance CRF used it (recalibrated by the
+    detection potential, §3.1): recalibration works when it widens the gap."""
+    import pandas as pd
+
+    recs = []
+    for rid, r in runs.items():
+        sc, n = r.metrics.get("detection_scores"), r.metrics.get("detection_counts")
+        if not sc:
+            continue
+        rnd = lambda v: None if v is None else round(float(v), 3)  # noqa: E731
+        recs.append({"run": rid, "true positives": n["tp"], "false positives": n["fp"],
+                     "raw score TP": rnd(sc["raw_tp"]), "raw score FP": rnd(sc["raw_fp"]),
+                     "used score TP": rnd(sc["used_tp"]), "used score FP": rnd(sc["used_fp"])})
+    return pd.DataFrame(recs).set_index("run")
+
+
 def training_frame(configs: dict[str, ArnabTrainConfig]):
     """Per trained network: loss at start and end, learned w1-w3 and CRF weights, clipped steps."""
     import pandas as pd
@@ -640,8 +721,7 @@ def provenance_for(runs: Sequence[Result], dataset: str, note: str = ""):
 class SweepConfig:
     """The robustness sweep (new, not in the paper): AP^r_vol and AP^r as the controlled
     detector's false-positive rate and box jitter grow, for a trained network and for the
-    "paste the box" baseline, on one pass over the val images (``Q`` does not depend on the
-    detections, so it is computed once per image)."""
+    "paste the box" baseline, on one pass over the val images."""
 
     train: ArnabTrainConfig
     dataset: str
@@ -680,14 +760,11 @@ def _sweep(cfg: SweepConfig, ctx: RunContext) -> dict[str, Any]:
           for who in ("ours", "paste-box")}
     for i in tqdm(range(n), desc=cfg.name, disable=not progress_enabled(), leave=False):
         s = val[i]
-        x, rgb = image_tensor(s.image)[None].to(ctx.device), rgb_tensor(s.image)[None].to(ctx.device)
-        with torch.no_grad():
-            q = model.semantic_q(x, rgb)
         gt = _gt_masks(s)
         for k, det_cfg in settings.items():
             dets = detections_for(s, det_cfg, cfg.detection)
-            with torch.no_grad():
-                ours = dynamic_instance_crf(q, dets, model.unaries, image=rgb, crf=model.instance_crf).instances
+            # with the detection potential, Q depends on the detections: one semantic CRF per setting
+            ours = predict(model, s, dets, device=ctx.device)[0].instances
             for who, inst in (("ours", ours), ("paste-box", paste_box_instances(dets, s.size))):
                 ev[(who, k)].add(s.image_id, gt, s.instance_classes, inst.masks.numpy(), inst.classes.numpy(),
                                  inst.scores.numpy())
