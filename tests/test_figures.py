@@ -289,6 +289,11 @@ def test_arnab2017_figures_are_captioned_author_year(default_smoke_paths):
         assert [a.get_title() for a in fig.axes][1:3] == ["ground truth", "paste the box"]
     with pytest.raises(ValueError, match="case must be one of"):
         arnab.case_figure("smoke", "fig9")
+    from instseg_lib.data import open_dataset
+
+    val = open_dataset("voc", "val", profile="smoke")
+    picks = [arnab.case_index(val, c) for c in arnab.FIGURE_CASES]
+    assert len(set(picks)) == 3 and arnab._overlapping_same_class(val[picks[2]])
 
 
 # --------------------------------------------------------------------------- nothing escapes

@@ -574,14 +574,40 @@ def _row_values(res: Result, columns: dict[str, str]) -> dict[str, float]:
     return {col: float(res.metrics[key]) for col, key in columns.items()}
 
 
-def table2_ours(res: Result) -> dict[str, dict[str, float]]:
-    """Table 2's "Ours" row from the Box+Global+Shape end-to-end evaluation."""
-    return {"ours": _row_values(res, T2_COLUMNS)}
+def table2_ours(res: Result, pfn: dict[str, float] | None = None) -> dict[str, dict[str, float]]:
+    """Table 2's "Ours" row from the Box+Global+Shape end-to-end evaluation, and the PFN row
+    (:func:`pfn_row`) when given."""
+    out = {"ours": _row_values(res, T2_COLUMNS)}
+    if pfn:
+        out["pfn"] = dict(pfn)
+    return out
+
+
+def pfn_row(profile: Profile | str) -> dict[str, float]:
+    """Table 2's PFN row of ours: the book's PFN (:mod:`.liang2015`, its main "pfn" row,
+    trained on the SBD twin as Liang et al. do) on the same VOC twin val images."""
+    from . import liang2015 as pfn
+
+    res = pfn.run_eval(pfn.eval_config(profile, "pfn"))
+    ap = res.metrics["ap"]
+    return {**{f"AP^r {t:g}": float(ap[f"{t:g}"]["mean"]) for t in AP_THRESHOLDS},
+            "AP^r_vol": float(res.metrics["vol"]["mean"])}
 
 
 def table1_runs(profile: Profile | str) -> dict[str, Result]:
     """Table 1's six rows on the VOC twin (seed 0), keyed by the paper's row ids."""
-    return {f"{t}-{r}": run_eval(eval_config(train_config(profile, "voc", t, r))) for t in TERM_SETS for r in REGIMES}
+    return {rid: run_eval(eval_config(cfg)) for rid, cfg in table1_configs(profile).items()}
+
+
+def table1_configs(profile: Profile | str, dataset: str = "voc") -> dict[str, ArnabTrainConfig]:
+    """Table 1's six trainings, keyed by the paper's row ids."""
+    return {f"{t}-{r}": train_config(profile, dataset, t, r) for t in TERM_SETS for r in REGIMES}
+
+
+def noise_configs(profile: Profile | str, dataset: str = "voc") -> list[ArnabTrainConfig]:
+    """The Box+Global+Shape trainings of every seed and regime (the noise estimate's)."""
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    return [train_config(p, dataset, "box+global+shape", r, seed=s) for r in REGIMES for s in range(p.noise_seeds)]
 
 
 def noise_runs(profile: Profile | str, dataset: str = "voc") -> dict[str, list[Result]]:
@@ -702,13 +728,19 @@ def _r3(v: float | None) -> float | None:
     return None if v is None else round(float(v), 3)
 
 
-def provenance_for(runs: Sequence[Result], dataset: str, note: str = ""):
-    """Caption provenance: the evaluation and training time of the runs, their semantic nets included."""
+def provenance_for(runs: Sequence[Result], dataset: str, note: str = "",
+                   trains: Sequence[ArnabTrainConfig] = ()):
+    """Caption provenance: the wall time of the evaluations ``runs``, of the trainings
+    ``trains`` behind them and of their semantic subnetworks (each counted once)."""
     from ..papers.render import Provenance
 
-    wall = 0.0
-    for r in runs:
-        wall += float(r.provenance.get("wall_seconds", 0.0))
+    wall = sum(float(r.provenance.get("wall_seconds", 0.0)) for r in runs)
+    seen: set[str] = set()
+    for cfg in trains:
+        wall += float(run_train(cfg).provenance.get("wall_seconds", 0.0))
+        if cfg.semantic.name not in seen:
+            seen.add(cfg.semantic.name)
+            wall += float(wu.run_semantic(cfg.semantic).provenance.get("wall_seconds", 0.0))
     first = runs[0]
     name = {"voc": "VOC", "sbd": "SBD"}.get(dataset, dataset)
     return Provenance(dataset=f"{name} twin val ({first.metrics['n_images']} images), {name} twin train",
@@ -986,6 +1018,21 @@ def _overlapping_same_class(s) -> bool:
     return bool((iou[same] > 0.1).any())
 
 
+def case_index(val, case: str) -> int:
+    """The val image a case is drawn on, by a fixed rule: Figs. 3 and 4 take the first and
+    second image with two or more objects, Fig. 5 the first other image where two objects of
+    one class have overlapping boxes (each case its own image where the set allows)."""
+    multi = [i for i in range(len(val)) if val[i].num_instances >= 2]
+    taken = multi[:2]
+    if case == "fig3":
+        return taken[0] if taken else 0
+    if case == "fig4":
+        return taken[1] if len(taken) > 1 else (taken[0] if taken else 0)
+    overlapping = [i for i in range(len(val)) if _overlapping_same_class(val[i])]
+    rest = [i for i in overlapping if i not in taken]
+    return (rest or overlapping or [0])[0]
+
+
 def case_figure(profile: Profile | str, case: str, index: int | None = None, device: str = "cpu"):
     """One of the paper's Figs. 3-5 on a twin val image (:data:`FIGURE_CASES`): the image with the
     detections of the case's detector, the ground truth, "paste the box", and each model's instances."""
@@ -1001,8 +1048,7 @@ def case_figure(profile: Profile | str, case: str, index: int | None = None, dev
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     val = open_dataset("voc", "val", profile=p.name)
     if index is None:
-        want = _overlapping_same_class if case == "fig5" else (lambda s: s.num_instances >= 2)
-        index = next((i for i in range(len(val)) if want(val[i])), 0)
+        index = case_index(val, case)
     s = val[index]
     dets = detections_for(s, spec["detector"], DetectionConfig())
     panels = [(s.image, f"image, {len(dets)} detections"), (colorize_instances(s.instances), "ground truth"),
@@ -1023,7 +1069,7 @@ def case_figure(profile: Profile | str, case: str, index: int | None = None, dev
     fig.tight_layout()
     caption = (f"{citation(PAPER)}, {spec['title']}, on VOC twin val image {s.image_id} ({p.name} profile): "
                f"{spec['text']}. Instances in random colours (black: background); {'; '.join(counts)}. One image, "
-               "chosen by a fixed rule (the first val image with the case's situation), not for its outcome.")
+               "chosen by a fixed rule (arnab2017.case_index), not for its outcome.")
     add_caption(fig, caption, [Patch(facecolor="none", edgecolor="yellow", label="detection box")])
     return fig
 
