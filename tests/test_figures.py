@@ -262,6 +262,18 @@ def test_dai2015_figures_are_captioned_author_year(default_smoke_paths):
     assert _caption(fig).startswith("Dai et al. 2015, Fig. 3 on the VOC twin")
 
 
+def test_liang2015_pipeline_figure_is_captioned_with_a_class_legend(default_smoke_paths):
+    from instseg_lib.recipes import liang2015 as pfn
+
+    _smoke_or_skip(lambda: pfn.run_eval(pfn.eval_config("smoke")))
+    fig = pfn.pipeline_figure("smoke", index=0)
+    cap = _caption(fig)
+    assert cap.startswith("Liang et al. 2015, Fig. 1 on VOC-twin val image") and "dense CRF" in cap
+    assert [a.get_title() for a in fig.axes][:3] == ["image", "category map (CRF)", "predicted centres"]
+    labels = figure_legend_labels(fig)
+    assert labels and set(labels) <= set(VOC_CLASSES)  # the classes of the category map
+
+
 # --------------------------------------------------------------------------- nothing escapes
 #: Every library function that makes a figure, and the test above that checks its caption.
 CAPTIONED = {
@@ -272,6 +284,7 @@ CAPTIONED = {
     "recipes.fathi2017.overview_figure", "recipes.fathi2017.loss_figure", "recipes.fathi2017.per_class_figure",
     "recipes.fathi2017.recall_figure", "recipes.fathi2017.recall_iou_figure",
     "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure",
+    "recipes.liang2015.pipeline_figure",
 }
 #: Figures captioned another way, and how.
 CAPTIONED_ELSEWHERE = {

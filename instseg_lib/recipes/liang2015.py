@@ -458,7 +458,8 @@ def _instance_loss(cfg: InstanceConfig, log: list[tuple[float, float]], numbers:
         out = model(batch["image"])
         terms = pfn_loss(out, batch["locations"], batch["foreground"], batch["numbers"] if numbers else None,
                          lam=cfg.lam if locations else 0.0, semantic=batch["semantic"] if cfg.unified else None)
-        log.append((float(terms["location"]), float(terms["number"]) if "number" in terms else float("nan")))
+        log.append((float(terms["location"].detach()),
+                    float(terms["number"].detach()) if "number" in terms else float("nan")))
         return terms["loss"]
     return loss
 
@@ -810,7 +811,7 @@ def _spread(xs: Sequence[float]) -> float:
     return float(np.std(xs, ddof=1)) if len(xs) > 1 else 0.0
 
 
-def noise(runs: Sequence[Result], key: str = "0.5") -> Noise:
+def noise(runs: Sequence[Result], key: str = "0.5", source: str | None = None) -> Noise:
     """Seed noise of the main "PFN" net: per column (class or mean) the spread over ``runs``
     (trainings with different seeds) of AP^r at IoU ``key`` (``"vol"``: AP^r_vol). The trivial
     predictor returns no instances: AP^r 0 on every column.
@@ -825,14 +826,22 @@ def noise(runs: Sequence[Result], key: str = "0.5") -> Noise:
     sigma = {c: _spread([float(v[c]) for v in vals]) for c in cols if all(v.get(c) is not None for v in vals)}
     what = "AP^r_vol" if key == "vol" else f"AP^r at IoU {key}"
     return Noise(sigma=sigma, chance={c: 0.0 for c in cols}, z=t_factor(len(runs)),
-                 source=(f"σ is the spread of the main PFN net's {what} over {len(runs)} instance trainings with "
+                 source=source or (f"σ is the spread of the main PFN net's {what} over {len(runs)} instance trainings with "
                          f"different seeds (the category net fixed; mean σ = {sigma.get('mean', float('nan')):.2f} "
                          "points), applied to every row, also to the test-time rows whose paired differences vary "
                          "less; the trivial predictor returns no instances (AP^r 0)."))
 
 
 def table3_noise(runs: Sequence[Result]) -> dict[str, Noise]:
-    return {f"{rid}@{t:g}": noise(runs, f"{t:g}") for rid in ("pfn-alexnet", "pfn") for t in TABLE3_IOUS}
+    """Per Table 3 row, the seed noise of AP^r at that row's IoU threshold (:func:`noise`)."""
+    by_t = {}
+    for t in TABLE3_IOUS:
+        means = noise(runs, f"{t:g}").sigma.get("mean", float("nan"))
+        by_t[t] = means
+    text = (f"σ is the spread over {len(runs)} instance trainings with different seeds of the main PFN net's AP^r at "
+            "each row's IoU threshold (mean σ " + ", ".join(f"{v:.2f} at {t:g}" for t, v in by_t.items()) +
+            " points), applied to both rows; the trivial predictor returns no instances (AP^r 0).")
+    return {f"{rid}@{t:g}": noise(runs, f"{t:g}", source=text) for rid in ("pfn-alexnet", "pfn") for t in TABLE3_IOUS}
 
 
 def provenance_for(results: Mapping[str, Result], runs: Sequence[Result] = (), note: str = ""):
@@ -964,3 +973,75 @@ def text_claims_frame(results: Mapping[str, Result], noise_: Noise | None, rows:
         detail = res.detail if not missing else "; ".join(f"{r}: {why.get(r, 'no result')}" for r in missing)
         recs.append({"claim": c.text, "paper says (where)": c.source, "ours": detail, "verdict": res.verdict})
     return pd.DataFrame(recs)
+
+
+def train_results(results: Mapping[str, Result]) -> dict[str, Result]:
+    """``{network name: training result}`` of the nets behind ``results`` (each once), for
+    :func:`~.common.loss_curves_figure`."""
+    if not results:
+        return {}
+    cfgs = {pr.row_id: pr.config for pr in plan(next(iter(results.values())).provenance.get("profile", "cpu"))}
+    out: dict[str, Result] = {}
+    for rid in results:
+        tr = cfgs[rid].train
+        if tr.name not in out:
+            out[tr.name] = run_train(tr)
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+def pipeline_figure(profile: Profile | str, index: int = 0, row: str = "pfn", arrows: int = 150):
+    """Fig. 1 on one VOC-twin val image: the image, the category map after the CRF, each
+    foreground pixel's predicted instance centre drawn as a vector from the pixel (a subset of
+    ``arrows`` pixels), the instances of the §3.3 test stage, and the ground-truth instances."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption, class_handles, colorize_instances, colorize_labels, masks_to_id_map
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    cfg = eval_config(p, row)
+    val = open_dataset(cfg.dataset, "val", profile=p.name)
+    s = val[index]
+    inst = load_instance_model(cfg.train)
+    cat = None if cfg.train.category is None else load_category_model(cfg.train.category)
+    crf = cfg.train.category.crf if cfg.train.category is not None else CRFSettings()
+    probs = None if cat is None else category_probabilities(cat, s.image, crf)
+    pred = predict(inst, s.image, probs, crf)
+    out = group_image(pred.probs, pred.locations, pred.numbers, cfg.test, cfg.train.location_variant,
+                      cfg.train.frame, s.image_id)
+    labels = pred.probs.astype(np.float32).argmax(0)
+    h, w = labels.shape
+    ys, xs = np.nonzero(labels > 0)
+    pick = np.random.default_rng(index).choice(len(ys), size=min(arrows, len(ys)), replace=False) if len(ys) else []
+    ys, xs = ys[pick], xs[pick]
+    from ..grouping import absolute_locations
+
+    loc = absolute_locations(pred.locations, cfg.train.location_variant, cfg.train.frame)
+    names = PFN_LOCATION_CHANNELS[cfg.train.location_variant]
+    cx = loc[names.index("cx")] * w if "cx" in names else loc[names.index("dx")] * w
+    cy = loc[names.index("cy")] * h if "cy" in names else loc[names.index("dy")] * h
+    fig, axes = plt.subplots(1, 5, figsize=(12, 2.4 * h / w + 0.8))
+    panels = [(s.image, "image"), (colorize_labels(labels), "category map (CRF)"), (s.image, "predicted centres"),
+              (colorize_instances(masks_to_id_map(out.masks.numpy())) if len(out.masks) else
+               np.zeros((h, w, 3), np.uint8), f"{len(out.masks)} instances (§3.3)"),
+              (colorize_instances(s.instances), "ground-truth instances")]
+    for ax, (img, title) in zip(axes, panels):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([]), ax.set_yticks([])
+    if len(ys):
+        axes[2].quiver(xs + 0.5, ys + 0.5, cx[ys, xs] - xs - 0.5, cy[ys, xs] - ys - 0.5, angles="xy",
+                       scale_units="xy", scale=1, width=0.004, color="yellow")
+    fig.tight_layout()
+    g = ", ".join(f"{s.class_names[c + 1]} {pred.numbers[c]:.1f}" for c in np.flatnonzero(pred.numbers > 0.5)) or "none"
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 1 on VOC-twin val image {s.image_id} ({cfg.train.name}, {p.name} "
+                      "profile). From left: the image; the category-level map (DeepLab-LargeFOV, then the dense CRF "
+                      "with DeepLab-LargeFOV's parameters) in the VOC palette; for a random subset of "
+                      f"{len(ys)} foreground pixels, a yellow vector from the pixel to the instance centre its "
+                      "predicted location vector gives (pixels of one instance should point to one place); the "
+                      "instances of the test stage (refinement, spectral clustering with the predicted counts, "
+                      "size constraint), each in a random colour; the ground-truth instances. Predicted instance "
+                      f"numbers above 0.5: {g}. The legend names the classes of the category map."),
+                class_handles(sorted(int(c) for c in np.unique(labels)), s.class_names), legend_title="classes")
+    return fig
