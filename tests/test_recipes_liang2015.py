@@ -224,3 +224,20 @@ def test_smoke_frames_and_provenance(smoke):
     assert prov.profile == "smoke" and prov.wall_seconds > 0 and "SBD twin" in prov.dataset
     text = pfn.text_claims_frame(res, pfn.noise(runs), pfn.plan("smoke"))
     assert text["verdict"].tolist() == ["not run"] and "budget" in text["ours"][0]
+
+
+def test_category_maps_are_computed_once_per_category_net(smoke, monkeypatch):
+    """The CRF'd category maps depend on the category net only: every instance net fine-tuned
+    from it, and every test-time row, reuses them within a process."""
+    calls = []
+    orig = pfn.category_probabilities
+    monkeypatch.setattr(pfn, "category_probabilities", lambda *a, **k: calls.append(1) or orig(*a, **k))
+    pfn._CATEGORY_MAPS.clear()
+    pfn._PREDICTIONS.clear()
+    n = 2
+    for rid in ("pfn", "pfn-alexnet", "pfn-offsets2", "pfn-wo-size"):
+        preds = pfn._predictions(pfn.eval_config("smoke", rid), "cpu", n)
+        assert len(preds) == n and preds[0].probs.shape[0] == 21
+    assert len(calls) == 2 * n  # the VGG-16 maps once (three rows share them), the AlexNet maps once
+    pfn._CATEGORY_MAPS.clear()
+    pfn._PREDICTIONS.clear()
