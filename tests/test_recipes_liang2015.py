@@ -199,7 +199,7 @@ def test_smoke_run_fills_the_three_tables(smoke):
     n = pfn.noise(runs)
     assert n.z == pytest.approx(12.706, abs=1e-3) and n.chance["mean"] == 0.0
     verdicts = {r.claim.id: r.verdict for r in check_claims(TABLES["liang2015.table1"], t1, n)}
-    assert verdicts["pfn-beats-pfn-fusing-sum"] == "not run"  # not trained in the smoke/cpu budget
+    assert verdicts["pfn-beats-pfn-separate-ft"] == "not run"  # not trained in the smoke/cpu budget
     assert verdicts["vgg-beats-alexnet"] != "not run"
 
 
