@@ -348,13 +348,14 @@ ROWS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 TEXT_ONLY_ROWS = ("pfn-from-imagenet",)
 _ALL_TRAINED = tuple(r for r, (tr, _) in ROWS.items() if tr or r == "pfn")
 #: Rows whose network is trained at each profile (test-time rows follow "pfn"). The cpu budget
-#: (20 min on 2 cores for the PFN pages, pretraining excluded): measured on one core, the two
-#: category nets, six instance nets and the two seed replicates of "PFN" with every evaluation
-#: took 19.5 min (an instance net ~100-170 s, its evaluation ~5 s once the CRF'd category maps of
-#: the val images, ~2 min per category net, are in memory). With six more instance nets (~2 min
-#: each) that is about 32 min on one core, some 16 min on two. "w/o instance-level", "separate
-#: finetune" (1.5 trainings) and the §3.1 ImageNet-init row stay out and read "not run"
-#: (:func:`plan`). The smoke profile runs the cpu set.
+#: (20 min on 2 cores for the PFN pages, pretraining excluded), measured on one core of a shared
+#: 2-core machine: the two category nets, six instance nets and the two seed replicates of "PFN"
+#: with every evaluation took 19.5 min (an instance net 100-170 s, its evaluation ~5 s once the
+#: CRF'd category maps of the val images, ~2 min per category net, are in memory); six more
+#: instance nets took 9.3 min more (the page itself ~1 min). About 30 min on one core in all, an
+#: estimated ~15 min on two. "w/o instance-level", "separate finetune" (1.5 trainings) and the
+#: §3.1 ImageNet-init row stay out and read "not run" (:func:`plan`). The smoke profile runs the
+#: cpu set.
 _CPU_ROWS = ("pfn", "pfn-alexnet", "pfn-unified", "pfn-offsets2", "pfn-centers2", "pfn-centers-wh4",
              "pfn-centers-topleft4", "pfn-plus-tr-bl10", "pfn-wo-multiscale", "pfn-wo-coordmaps", "pfn-fusing-sum",
              "pfn-wo-category")
