@@ -241,3 +241,27 @@ def test_category_maps_are_computed_once_per_category_net(smoke, monkeypatch):
     assert len(calls) == 2 * n  # the VGG-16 maps once (three rows share them), the AlexNet maps once
     pfn._CATEGORY_MAPS.clear()
     pfn._PREDICTIONS.clear()
+
+
+def test_separate_finetune_trains_only_the_number_branch_second(smoke):
+    """'PFN separate finetune': stage 1 trains locations (no number loss), stage 2 the number
+    branch alone; the trunk and the location layers leave stage 2 as stage 1 left them."""
+    from instseg_lib.experiments import load_checkpoint
+
+    cfg = pfn.eval_config("smoke", "pfn-separate-ft").train
+    res = pfn.run_train(cfg)
+    final = load_checkpoint(res.path.with_suffix(".pt"), map_location="cpu")["model"]
+    stage1 = load_checkpoint(res.path.with_name(res.path.stem + ".stage1.pt"), map_location="cpu")["model"]
+    assert set(final) == set(stage1)
+    for k in final:
+        same = torch.equal(final[k], stage1[k])
+        assert same != k.startswith("number_branch."), k  # only the number branch moved
+    assert res.metrics["final_number_loss"] is not None
+    assert pfn.load_instance_model(cfg).config.number_features == "both"
+
+
+def test_the_imagenet_init_row_trains_from_the_stand_in(smoke):
+    res = pfn.run_train(pfn.eval_config("smoke", "pfn-from-imagenet").train)
+    assert res.provenance["notes"]["init"]["init"] in ("stand-in", "imagenet")
+    main = pfn.run_train(pfn.eval_config("smoke", "pfn").train)
+    assert main.provenance["notes"]["init"]["init"] == "category net"
