@@ -50,6 +50,37 @@ def agreement(a: np.ndarray, b: np.ndarray) -> float:
     return float(conf[r, c].sum() / len(a))
 
 
+def image_target(noise: float = 0.02) -> None:
+    """The issue's target: the test stage (refinement + clustering + size constraint, the
+    recipe's :func:`~instseg_lib.recipes.liang2015.group_image`) of one 320 x 480 image whose
+    category map is 30% foreground over 3 classes (two instances each), <= 1 s on one core."""
+    from instseg_lib.data.targets import pfn_instance_targets
+    from instseg_lib.recipes.liang2015 import TestSettings, group_image
+
+    h, w = 320, 480
+    inst = np.zeros((h, w), np.int32)
+    cls = []
+    # 6 boxes of 80 x 96 px = 46,080 px = 30% of the image; classes 3, 8, 12, two instances each
+    for j, (y, x) in enumerate([(20, 20), (20, 116), (140, 20), (140, 116), (20, 300), (140, 300)]):
+        inst[y:y + 80, x:x + 96] = j + 1
+        cls.append((3, 3, 8, 8, 12, 12)[j])
+    lab = np.where(inst > 0, np.asarray([0, *cls])[inst], 0)
+    probs = np.full((21, h, w), 0.01, np.float32)
+    for c in range(21):
+        probs[c][lab == c] = 0.8
+    t = pfn_instance_targets(inst, "pfn6", "absolute")["locations"]
+    t = t + np.random.default_rng(0).normal(0, noise, t.shape).astype(np.float32)
+    numbers = np.zeros(20)
+    numbers[[2, 7, 11]] = 2.0
+    print(f"\ntest stage of one {h} x {w} image, {100 * (lab > 0).mean():.0f}% foreground over 3 classes "
+          "(target: <= 1 s on one core)")
+    for m in (250, 500, 1000):
+        t0 = time.perf_counter()
+        out = group_image(probs, t, numbers, TestSettings(max_pixels=m), image_id="bench")
+        dt = time.perf_counter() - t0
+        print(f"  max_pixels {m:>5}: {dt:.2f} s, {len(out.masks)} instances ({dt:.2f}x the 1 s target)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[400, 1600, 3600])
@@ -78,6 +109,7 @@ def main() -> None:
             sub = cluster_mask(t, q, args.k, sigma=args.sigma, max_pixels=m)
             ts = time.perf_counter() - t0
             print(f"{len(t):>7} {f'sub {m}':>10} {ts:>7.2f} {agreement(sub, truth):>9.3f} {agreement(sub, dense):>9.3f}")
+    image_target()
     model = PFN(PFNConfig(num_classes=20, width=args.width, fc6_dilation=4)).eval()
     x = torch.randn(1, 3, args.image, args.image)
     with torch.no_grad():

@@ -296,6 +296,18 @@ def test_arnab2017_figures_are_captioned_author_year(default_smoke_paths):
     assert len(set(picks)) == 3 and arnab._overlapping_same_class(val[picks[2]])
 
 
+def test_liang2015_pipeline_figure_is_captioned_with_a_class_legend(default_smoke_paths):
+    from instseg_lib.recipes import liang2015 as pfn
+
+    _smoke_or_skip(lambda: pfn.run_eval(pfn.eval_config("smoke")))
+    fig = pfn.pipeline_figure("smoke", index=0)
+    cap = _caption(fig)
+    assert cap.startswith("Liang et al. 2015, Fig. 1 on VOC-twin val image") and "dense CRF" in cap
+    assert [a.get_title() for a in fig.axes][:3] == ["image", "category map (CRF)", "predicted centres"]
+    labels = figure_legend_labels(fig)
+    assert labels and set(labels) <= set(VOC_CLASSES)  # the classes of the category map
+
+
 # --------------------------------------------------------------------------- nothing escapes
 #: Every library function that makes a figure, and the test above that checks its caption.
 CAPTIONED = {
@@ -308,6 +320,7 @@ CAPTIONED = {
     "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure",
     "recipes.arnab2017.pipeline_figure", "recipes.arnab2017.matched_gt_figure", "recipes.arnab2017.loss_figure",
     "recipes.arnab2017.sweep_figure", "recipes.arnab2017.case_figure",
+    "recipes.liang2015.pipeline_figure",
 }
 #: Figures captioned another way, and how.
 CAPTIONED_ELSEWHERE = {

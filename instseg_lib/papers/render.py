@@ -128,7 +128,8 @@ def noise_sentence(noise: NoiseSpec) -> str:
     if not noises:
         return ("*Verdicts compare single runs without a noise estimate*: a small difference may be "
                 "seed noise.")
-    return (f"*Noise:* {' '.join(n.source for n in noises)} A difference counts only beyond "
+    sources = " ".join(dict.fromkeys(n.source for n in noises))  # one estimate per row may share a sentence
+    return (f"*Noise:* {sources} A difference counts only beyond "
             f"{noises[0].z:.3g} standard deviations of a difference of runs (a 95% band, Student's t for "
             "the number of seeds); closer calls, and comparisons between runs that all sit at the trivial "
             "predictor's level, are *inconclusive*.")
