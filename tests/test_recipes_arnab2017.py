@@ -169,7 +169,8 @@ def test_smoke_table1_has_every_row_and_column_and_gets_verdicts(smoke):
     assert set(ours) == {r.id for r in table.rows}
     assert all(set(v) == set(table.value_columns) for v in ours.values())
     assert all(0.0 <= x <= 100.0 for v in ours.values() for x in v.values())
-    noise = arnab.seed_noise(arnab.noise_runs("smoke", "voc"), arnab.T1_COLUMNS)
+    noise = arnab.seed_noise(arnab.noise_runs("smoke", "voc"), arnab.T1_COLUMNS, rows=arnab.table1_rows())
+    assert set(noise) == {r.id for r in table.rows} and noise["box-pw"] is noise["box+global-pw"]
     verdicts = {c.verdict for c in check_claims(table, ours, noise)}
     assert "not run" not in verdicts
 
@@ -231,3 +232,14 @@ def test_smoke_tables_3_4_and_the_sweep(smoke):
     plain = arnab.run_eval(arnab.eval_config(arnab.train_config("smoke", "voc", "box+global+shape", "e2e")))
     key = f"jitter={arnab.DETECTOR.jitter:g}"
     assert res.metrics["ours"][key]["ap_r_vol"] == pytest.approx(plain.metrics["ap_r_vol"])
+
+
+def test_table2_sets_the_books_pfn_beside_ours_on_the_same_images(smoke):
+    pfn = arnab.pfn_row("smoke")
+    assert set(pfn) == set(TABLES["arnab2017.table2"].value_columns)
+    ours = arnab.table2_ours(smoke["box+global+shape-e2e"], pfn)
+    assert set(ours) == {"ours", "pfn"}
+    results = check_claims(TABLES["arnab2017.table2"], ours)
+    assert [r.claim.id for r in results] == ["ahead-of-pfn-0.7", "ahead-of-pfn-0.8", "ahead-of-pfn-0.9"]
+    assert all(r.verdict != "not run" for r in results)
+    assert {r.verdict for r in check_claims(TABLES["arnab2017.table2"], arnab.table2_ours(smoke["box-pw"]))} == {"not run"}

@@ -625,15 +625,36 @@ def _spread(values: Sequence[float]) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
-def seed_noise(noise: dict[str, list[Result]], columns: dict[str, str], chance: dict[str, float] | None = None
-               ) -> Noise:
-    """σ per column: the larger of the two regimes' spreads over training seeds."""
+def seed_noise(noise: dict[str, list[Result]], columns: dict[str, str], chance: dict[str, float] | None = None,
+               rows: dict[str, str] | None = None) -> Noise | dict[str, Noise]:
+    """Seed noise of the Box+Global+Shape trainings (``noise``: regime -> runs over seeds).
+
+    With ``rows`` (row id -> regime) one :class:`Noise` per row, from its own regime's spread:
+    piecewise runs train ~10 scalars on a frozen semantic net and spread far less than end-
+    to-end runs, so each class of compared configs gets its own σ (a claim across regimes
+    takes the larger, :func:`~instseg_lib.papers.schema.noise_for`). Without ``rows``, one
+    Noise with the larger spread. Seed noise only: the sampling of the val images is not in it.
+    """
     n = min(len(v) for v in noise.values())
-    sigma = {col: max(_spread([r.metrics[key] for r in runs]) for runs in noise.values())
-             for col, key in columns.items()}
-    return Noise(sigma=sigma, chance=chance or {}, z=t_factor(n),
-                 source=(f"the spread of Box+Global+Shape over {n} trainings with different seeds (the larger of "
-                         "the piecewise and end-to-end spreads), shared by every row"))
+
+    def one(regimes: Sequence[str]) -> Noise:
+        sigma = {col: max(_spread([r.metrics[key] for r in noise[g]]) for g in regimes)
+                 for col, key in columns.items()}
+        which = ("the larger of the piecewise and end-to-end spreads" if len(regimes) > 1
+                 else f"{REGIMES[regimes[0]]} runs")
+        return Noise(sigma=sigma, chance=chance or {}, z=t_factor(n),
+                     source=(f"the spread of Box+Global+Shape over {n} trainings with different seeds ({which}), "
+                             "shared by the rows trained that way; seed noise only, not the sampling of the val images"))
+
+    if rows is None:
+        return one(list(noise))
+    per = {g: one([g]) for g in noise}
+    return {rid: per[g] for rid, g in rows.items()}
+
+
+def table1_rows() -> dict[str, str]:
+    """Table 1's row ids -> their training regime."""
+    return {f"{t}-{r}": r for t in TERM_SETS for r in REGIMES}
 
 
 def semantic_chance(profile: Profile | str, dataset: str) -> float:
