@@ -640,11 +640,14 @@ def seed_noise(noise: dict[str, list[Result]], columns: dict[str, str], chance: 
     def one(regimes: Sequence[str]) -> Noise:
         sigma = {col: max(_spread([r.metrics[key] for r in noise[g]]) for g in regimes)
                  for col, key in columns.items()}
-        which = ("the larger of the piecewise and end-to-end spreads" if len(regimes) > 1
-                 else f"{REGIMES[regimes[0]]} runs")
-        return Noise(sigma=sigma, chance=chance or {}, z=t_factor(n),
-                     source=(f"the spread of Box+Global+Shape over {n} trainings with different seeds ({which}), "
-                             "shared by the rows trained that way; seed noise only, not the sampling of the val images"))
+        if len(regimes) > 1:
+            text = (f"every row: the larger of the spreads of Box+Global+Shape trained piecewise and end to end, "
+                    f"over {n} trainings with different seeds each (seed noise only, not the sampling of the val "
+                    "images).")
+        else:
+            text = (f"{REGIMES[regimes[0]]} rows: the spread of Box+Global+Shape trained {REGIMES[regimes[0]]} over "
+                    f"{n} trainings with different seeds (seed noise only, not the sampling of the val images).")
+        return Noise(sigma=sigma, chance=chance or {}, z=t_factor(n), source=text)
 
     if rows is None:
         return one(list(noise))
