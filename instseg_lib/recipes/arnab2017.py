@@ -106,7 +106,9 @@ from ..models.crf import (DEFAULT_THETA_ALPHA, DEFAULT_THETA_BETA, DEFAULT_THETA
 from ..papers.schema import Noise
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
+from . import detector
 from . import wu2016 as wu
+from .detector import DetectionsConfig
 from .common import dataset_fingerprint_of, image_tensor, loss_record, recipe_settings, t_factor
 
 PAPER = "arnab2017"
@@ -508,6 +510,11 @@ def _gt_masks(s) -> np.ndarray:
 
 
 def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
+    return _evaluate_with(cfg, ctx, lambda s: detections_for(s, cfg.detector, cfg.detection))
+
+
+def _evaluate_with(cfg: ArnabEvalConfig, ctx: RunContext, detections_of) -> dict[str, Any]:
+    """The evaluation of ``cfg`` with the detections ``detections_of(sample)`` (selected)."""
     from tqdm import tqdm
 
     val = open_dataset(cfg.dataset, "val", profile=cfg.profile)
@@ -521,7 +528,7 @@ def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
     scores: dict[str, list[float]] = {"raw_tp": [], "raw_fp": [], "used_tp": [], "used_fp": []}
     for i in tqdm(range(n), desc=cfg.name, disable=not progress_enabled(), leave=False):
         s = val[i]
-        dets = detections_for(s, cfg.detector, cfg.detection)
+        dets = detections_of(s)
         n_det += len(dets)
         if cfg.paste_box:
             inst = paste_box_instances(dets, s.size)
@@ -561,6 +568,42 @@ def run_eval(cfg: ArnabEvalConfig, force: bool | None = None) -> Result:
         raise ValueError("an evaluation needs a trained config, or paste_box=True")
     seed = 0 if cfg.train is None else cfg.train.seed
     return run_experiment(cfg, _evaluate, paper=PAPER, name=cfg.name, profile=cfg.profile, seed=seed, force=force)
+
+
+@dataclass(frozen=True)
+class TrainedDetectorEvalConfig:
+    """An evaluation (``base``) with a trained detector's detections (:mod:`.detector`)
+    instead of the controlled detector's: the stand-in for the paper's R-FCN, read back from
+    its COCO results file and passed through the same selection."""
+
+    base: ArnabEvalConfig
+    detections: DetectionsConfig
+
+    @property
+    def name(self) -> str:
+        who = "pastebox" if self.base.paste_box else self.base.train.name
+        return f"evaldet-{who}-{self.detections.detector.name}"
+
+
+def trained_detector_eval_config(train: ArnabTrainConfig | None, profile: Profile | str, dataset: str = "voc",
+                                 **overrides: Any) -> TrainedDetectorEvalConfig:
+    base = eval_config(train, profile, dataset, paste_box=train is None, **overrides)
+    det = detector.detector_config(profile)
+    return TrainedDetectorEvalConfig(base=base, detections=detector.detections_config(det, dataset, "val"))
+
+
+def _evaluate_trained_detector(cfg: TrainedDetectorEvalConfig, ctx: RunContext) -> dict[str, Any]:
+    dets = detector.load_detections(cfg.detections)
+    out = _evaluate_with(cfg.base, ctx, lambda s: select_detections(dets[s.image_id], cfg.base.detection))
+    out["detector"] = {k: v for k, v in detector.run_detections(cfg.detections).metrics.items()}
+    return out
+
+
+def run_trained_detector_eval(cfg: TrainedDetectorEvalConfig, force: bool | None = None) -> Result:
+    """Evaluate (or load) the network, or paste-the-box, with the trained detector's boxes."""
+    seed = 0 if cfg.base.train is None else cfg.base.train.seed
+    return run_experiment(cfg, _evaluate_trained_detector, paper=PAPER, name=cfg.name, profile=cfg.base.profile,
+                          seed=seed, force=force)
 
 
 # --------------------------------------------------------------------------- tables
