@@ -619,16 +619,27 @@ def cluster_counts(labels: np.ndarray, numbers: np.ndarray | None, num_object_cl
     return k
 
 
-def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
-                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
-                record: ClampRecord | None = None, seed: int = 0) -> Instances:
-    """§3.3 on one image: refine the category map with the numbers (unless ``test.refine`` is off),
-    cluster each category mask with the clamped counts (:func:`cluster_counts`), drop clusters
-    under 0.1% of their mask (unless ``test.size`` is off); score = mean category probability.
+@dataclass(frozen=True)
+class GroupSteps:
+    """The §3.3 test stage of one image, step by step (what Figs. 4 and 5 show).
 
-    Non-finite locations or numbers are refused, naming ``image_id``; an image whose category map
-    has no foreground gives no instances.
+    ``labels`` the category map (argmax of the CRF'd probabilities); ``refined`` the map after
+    the refinement with the instance-number vector (τ = 0.5, the two strategies of §3.3; equal
+    to ``labels`` when ``test.refine`` is off or no numbers are given); ``counts`` the clamped
+    cluster number per object class (:func:`cluster_counts`); ``instances`` the result.
     """
+
+    labels: np.ndarray
+    refined: np.ndarray
+    counts: np.ndarray
+    instances: Instances
+
+
+def group_steps(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
+                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
+                record: ClampRecord | None = None, seed: int = 0) -> GroupSteps:
+    """:func:`group_image` keeping its intermediate results (:class:`GroupSteps`); the same
+    computation, for the figures of §3.3 (Figs. 4 and 5)."""
     probs = np.asarray(probs, dtype=np.float32)
     loc = np.asarray(locations, dtype=np.float32)
     bad = int((~np.isfinite(loc)).sum())
@@ -641,13 +652,28 @@ def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | 
     if loc.shape[0] != len(PFN_LOCATION_CHANNELS[location_variant]):
         raise ValueError(f"image {image_id}: {loc.shape[0]} location channels for variant {location_variant!r}")
     labels = probs.argmax(0)
+    refined = labels
     if test.refine and numbers is not None:
-        labels = refine_category_map(labels, numbers, test.tau)
-    k = cluster_counts(labels, numbers, probs.shape[0] - 1, record)
-    return pfn_group(labels, loc, k, probs, refine=False, sigma=test.sigma, use_coordinates=test.coordinates,
-                     n_init=test.n_init, min_cluster_fraction=test.min_cluster_fraction if test.size else 0.0,
-                     max_pixels=test.max_pixels, location_variant=location_variant,
-                     frame=frame, seed=seed)  # type: ignore[arg-type]
+        refined = refine_category_map(labels, numbers, test.tau)
+    k = cluster_counts(refined, numbers, probs.shape[0] - 1, record)
+    out = pfn_group(refined, loc, k, probs, refine=False, sigma=test.sigma, use_coordinates=test.coordinates,
+                    n_init=test.n_init, min_cluster_fraction=test.min_cluster_fraction if test.size else 0.0,
+                    max_pixels=test.max_pixels, location_variant=location_variant,
+                    frame=frame, seed=seed)  # type: ignore[arg-type]
+    return GroupSteps(labels, refined, k, out)
+
+
+def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
+                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
+                record: ClampRecord | None = None, seed: int = 0) -> Instances:
+    """§3.3 on one image: refine the category map with the numbers (unless ``test.refine`` is off),
+    cluster each category mask with the clamped counts (:func:`cluster_counts`), drop clusters
+    under 0.1% of their mask (unless ``test.size`` is off); score = mean category probability.
+
+    Non-finite locations or numbers are refused, naming ``image_id``; an image whose category map
+    has no foreground gives no instances. :func:`group_steps` keeps the intermediate maps.
+    """
+    return group_steps(probs, locations, numbers, test, location_variant, frame, image_id, record, seed).instances
 
 
 # Per process, the category maps of one category net and the predictions of one instance net on
