@@ -1415,7 +1415,7 @@ def failure_cases_figure(profile: Profile | str, row: str = "pfn", device: str =
         got = st.instances.masks.numpy()
         got_cls = st.instances.classes.numpy()
         _panel(axes[r, 0], s.image, f"image {s.image_id}")
-        _panel(axes[r, 1], colorize_instances(s.instances), f"ground truth: {s.num_instances} instances")
+        _panel(axes[r, 1], colorize_instances(s.instances), f"ground truth: {_n(s.num_instances, 'instance')}")
         _panel(axes[r, 2], colorize_labels(st.labels), "category map (CRF)")
         _panel(axes[r, 3], _instance_image(st.instances, s.size), f"PFN: {_n(len(got), 'instance')}")
         cls = np.asarray(s.instance_classes)
@@ -1468,6 +1468,7 @@ def failure_cases_figure(profile: Profile | str, row: str = "pfn", device: str =
                       "colours, the category map in the VOC palette (the legend names its classes). "
                       + ". ".join(texts) + f". Images by a fixed rule on the ground truth of the {len(preds)} "
                       "evaluated val images (liang2015.failure_cases): the most overlapping same-class pairs, and the "
-                      "smallest instance; not chosen for the outcome."),
+                      f"smallest instance of at least {SMALL_INSTANCE_MIN_PIXELS} visible pixels (one cell of the "
+                      "stride-8 output); not chosen for the outcome."),
                 class_handles(sorted(int(c) for c in classes), names), legend_title="classes")
     return fig
