@@ -308,6 +308,50 @@ def test_liang2015_pipeline_figure_is_captioned_with_a_class_legend(default_smok
     assert labels and set(labels) <= set(VOC_CLASSES)  # the classes of the category map
 
 
+def test_liang2015_section33_and_failure_figures_are_captioned_with_class_legends(default_smoke_paths):
+    """Figs. 4, 5 and 7 on the smoke twin: author-year captions, the images named by the rule's
+    pick, numbers computed (the caption's counts match the figure's panels), class legends."""
+    from instseg_lib.data import open_dataset
+    from instseg_lib.recipes import liang2015 as pfn
+
+    _smoke_or_skip(lambda: pfn.run_train(pfn.eval_config("smoke").train))
+    cfg = pfn.eval_config("smoke")
+    val, preds = pfn._eval_predictions(cfg)
+    fig = pfn.refinement_figure("smoke")
+    cap = _caption(fig)
+    assert cap.startswith("Liang et al. 2015, Fig. 4 (§3.3) on the VOC twin") and "τ = 0.5" in cap
+    cases = pfn.refinement_cases(val, preds)
+    shown = [v for v in cases.values() if v is not None] or [(0, "predicted")]
+    assert len(fig.axes) >= 5 * len(shown)
+    for r, (i, _) in enumerate(shown):
+        assert fig.axes[5 * r].get_title() == f"image {val[i].image_id}"
+    for k, v in cases.items():
+        assert (v is None) == ("No image is changed by" in cap and f"'{k}'" in cap.split("No image is changed by")[-1])
+    labels = figure_legend_labels(fig)
+    assert labels and set(labels) <= set(VOC_CLASSES)
+
+    fig = pfn.size_constraint_figure("smoke")
+    cap = _caption(fig)
+    assert cap.startswith("Liang et al. 2015, Fig. 5 (§3.3)") and "0.1%" in cap
+    sizes = pfn.cluster_sizes(cfg, val, preds)
+    index, drops = pfn.size_constraint_case(sizes)
+    assert fig.axes[0].get_title() == f"image {val[0 if index is None else index].image_id}"
+    assert (f"drops none of the {len(sizes.image)} clusters" in cap) == (index is not None and not drops)
+    assert fig.axes[4].get_xscale() == "log" and fig.axes[4].get_title().startswith(f"{len(sizes.image)} clusters")
+    assert figure_legend_labels(fig) and set(figure_legend_labels(fig)) <= set(VOC_CLASSES)
+
+    fig = pfn.failure_cases_figure("smoke")
+    cap = _caption(fig)
+    assert cap.startswith("Liang et al. 2015, Fig. 7 (failure cases) on the VOC twin")
+    picks = pfn.failure_cases(open_dataset("voc", "val", profile="smoke"), len(preds))
+    assert [fig.axes[k].get_title() for k in (0, 4)] == [f"image {val[i].image_id}" for i in picks.values()]
+    for k in (1, 5):
+        i = picks["occlusion" if k == 1 else "small"]
+        assert fig.axes[k].get_title() == f"ground truth: {val[i].num_instances} instance" + \
+            ("" if val[i].num_instances == 1 else "s")
+    assert figure_legend_labels(fig) and set(figure_legend_labels(fig)) <= set(VOC_CLASSES)
+
+
 # --------------------------------------------------------------------------- nothing escapes
 #: Every library function that makes a figure, and the test above that checks its caption.
 CAPTIONED = {
@@ -320,7 +364,8 @@ CAPTIONED = {
     "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure",
     "recipes.arnab2017.pipeline_figure", "recipes.arnab2017.matched_gt_figure", "recipes.arnab2017.loss_figure",
     "recipes.arnab2017.sweep_figure", "recipes.arnab2017.case_figure",
-    "recipes.liang2015.pipeline_figure",
+    "recipes.liang2015.pipeline_figure", "recipes.liang2015.refinement_figure",
+    "recipes.liang2015.size_constraint_figure", "recipes.liang2015.failure_cases_figure",
 }
 #: Figures captioned another way, and how.
 CAPTIONED_ELSEWHERE = {

@@ -265,3 +265,89 @@ def test_the_imagenet_init_row_trains_from_the_stand_in(smoke):
     assert res.provenance["notes"]["init"]["init"] in ("stand-in", "imagenet")
     main = pfn.run_train(pfn.eval_config("smoke", "pfn").train)
     assert main.provenance["notes"]["init"]["init"] == "category net"
+
+
+# --------------------------------------------------------------------------- figures' selection rules (Figs. 4, 5, 7)
+def test_group_steps_keeps_the_maps_and_gives_group_image_s_instances():
+    inst, lab, t = _two_boxes()
+    lab = lab.copy()
+    lab[inst == 2] = 3  # mislabelled: the 'one' strategy turns it into class 1
+    numbers = np.zeros(20)
+    numbers[0] = 2.0
+    test = pfn.TestSettings(max_pixels=1000)
+    st = pfn.group_steps(_probs(lab), t, numbers, test, image_id="s", seed=3)
+    out = pfn.group_image(_probs(lab), t, numbers, test, image_id="s", seed=3)
+    np.testing.assert_array_equal(st.labels, lab)
+    assert set(np.unique(st.refined).tolist()) == {0, 1} and (st.refined[inst == 2] == 1).all()
+    assert st.counts[0] == 2 and st.counts.sum() == 2
+    assert torch.equal(st.instances.masks, out.masks) and torch.equal(st.instances.scores, out.scores)
+    off = pfn.group_steps(_probs(lab), t, numbers, pfn.TestSettings(refine=False, max_pixels=1000))
+    np.testing.assert_array_equal(off.refined, off.labels)
+
+
+def test_refinement_strategy_follows_the_numbers_above_tau():
+    assert pfn.refinement_strategy(np.r_[0.6, 0.7, np.zeros(18)]) == "several"
+    assert pfn.refinement_strategy(np.r_[0.6, 0.5, np.zeros(18)]) == "one"  # 0.5 is not above τ
+    assert pfn.refinement_strategy(np.zeros(20)) is None
+
+
+class _S:
+    """A stand-in val sample: instances, their classes and boxes."""
+
+    num_classes = 21
+
+    def __init__(self, instances, classes):
+        from instseg_lib.data.sample import boxes_from_instances
+
+        self.instances = instances.astype(np.int32)
+        self.instance_classes = np.asarray(classes, np.int64)
+        self.num_instances = len(classes)
+        self.boxes = boxes_from_instances(self.instances, self.num_instances)
+
+
+def _pred(lab, numbers):
+    return pfn.Prediction(_probs(lab).astype(np.float16), np.zeros((6, *lab.shape), np.float32), np.asarray(numbers))
+
+
+def test_refinement_cases_take_the_first_changed_image_per_strategy_and_fall_back_to_gt_numbers():
+    lab = np.zeros((8, 8), np.int64)
+    lab[2:5, 2:5] = 15
+    inst = np.zeros((8, 8), np.int64)
+    inst[1:4, 1:4] = 1
+    one_present = np.zeros(20)
+    one_present[14] = 1.0  # person only: nothing to change in a person-only map
+    val = [_S(inst, [9]), _S(inst, [9]), _S(inst, [15])]
+    preds = [_pred(lab, one_present)] * 3
+    cases = pfn.refinement_cases(val, preds)
+    # predicted numbers never change the map; the ground truth 'chair' (one class) does, first at image 0
+    assert cases == {"several": None, "one": (0, "gt")}
+    several = np.zeros(20)
+    several[[1, 5]] = 1.0
+    preds = [_pred(lab, one_present), _pred(lab, several), _pred(lab, several)]
+    assert pfn.refinement_cases(val, preds)["several"] == (1, "predicted")
+
+
+def test_cluster_sizes_mark_clusters_under_a_thousandth_of_their_mask():
+    sizes = pfn.ClusterSizes(image=np.array([0, 0, 2, 3]), cls=np.array([15, 15, 15, 9]),
+                             pixels=np.array([3000, 2, 500, 4]), mask=np.array([3002, 3002, 500, 5000]),
+                             fraction=1e-3)
+    assert sizes.dropped.tolist() == [False, True, False, True]  # 2 < 3.002, 4 < 5.0
+    assert pfn.size_constraint_case(sizes) == (0, True)
+    kept = pfn.ClusterSizes(image=np.array([1, 2]), cls=np.array([15, 15]), pixels=np.array([400, 30]),
+                            mask=np.array([400, 60]), fraction=1e-3)
+    assert pfn.size_constraint_case(kept) == (2, False)  # the cluster smallest against its mask
+    empty = pfn.ClusterSizes(*(np.zeros(0, np.int64),) * 4, fraction=1e-3)
+    assert pfn.size_constraint_case(empty) == (None, False)
+
+
+def test_failure_cases_pick_overlap_and_small_instances_by_the_ground_truth():
+    a = np.zeros((40, 40), np.int64)
+    a[0:20, 0:20], a[5:25, 10:30] = 1, 2  # two overlapping boxes of one class
+    b = np.zeros((40, 40), np.int64)
+    b[0:10, 0:10], b[20:29, 20:29] = 1, 2  # 100 and 81 pixels, apart
+    c = np.zeros((40, 40), np.int64)
+    c[0:30, 0:30], c[35, 35] = 1, 2  # a one-pixel remnant (under 64 pixels) and a large one
+    val = [_S(b, [3, 3]), _S(a, [7, 7]), _S(c, [5, 5])]
+    assert pfn.occlusion_score(val[1]) == 1 and pfn.occlusion_score(val[0]) == 0
+    assert pfn.failure_cases(val, 3) == {"occlusion": 1, "small": 0}  # 81 px, not the 1-px remnant
+    assert pfn.failure_cases(val[:1], 1) == {"occlusion": 0, "small": 0}  # one image: both rows on it

@@ -86,7 +86,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Mapping, Sequence
@@ -619,16 +619,27 @@ def cluster_counts(labels: np.ndarray, numbers: np.ndarray | None, num_object_cl
     return k
 
 
-def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
-                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
-                record: ClampRecord | None = None, seed: int = 0) -> Instances:
-    """§3.3 on one image: refine the category map with the numbers (unless ``test.refine`` is off),
-    cluster each category mask with the clamped counts (:func:`cluster_counts`), drop clusters
-    under 0.1% of their mask (unless ``test.size`` is off); score = mean category probability.
+@dataclass(frozen=True)
+class GroupSteps:
+    """The §3.3 test stage of one image, step by step (what Figs. 4 and 5 show).
 
-    Non-finite locations or numbers are refused, naming ``image_id``; an image whose category map
-    has no foreground gives no instances.
+    ``labels`` the category map (argmax of the CRF'd probabilities); ``refined`` the map after
+    the refinement with the instance-number vector (τ = 0.5, the two strategies of §3.3; equal
+    to ``labels`` when ``test.refine`` is off or no numbers are given); ``counts`` the clamped
+    cluster number per object class (:func:`cluster_counts`); ``instances`` the result.
     """
+
+    labels: np.ndarray
+    refined: np.ndarray
+    counts: np.ndarray
+    instances: Instances
+
+
+def group_steps(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
+                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
+                record: ClampRecord | None = None, seed: int = 0) -> GroupSteps:
+    """:func:`group_image` keeping its intermediate results (:class:`GroupSteps`); the same
+    computation, for the figures of §3.3 (Figs. 4 and 5)."""
     probs = np.asarray(probs, dtype=np.float32)
     loc = np.asarray(locations, dtype=np.float32)
     bad = int((~np.isfinite(loc)).sum())
@@ -641,13 +652,28 @@ def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | 
     if loc.shape[0] != len(PFN_LOCATION_CHANNELS[location_variant]):
         raise ValueError(f"image {image_id}: {loc.shape[0]} location channels for variant {location_variant!r}")
     labels = probs.argmax(0)
+    refined = labels
     if test.refine and numbers is not None:
-        labels = refine_category_map(labels, numbers, test.tau)
-    k = cluster_counts(labels, numbers, probs.shape[0] - 1, record)
-    return pfn_group(labels, loc, k, probs, refine=False, sigma=test.sigma, use_coordinates=test.coordinates,
-                     n_init=test.n_init, min_cluster_fraction=test.min_cluster_fraction if test.size else 0.0,
-                     max_pixels=test.max_pixels, location_variant=location_variant,
-                     frame=frame, seed=seed)  # type: ignore[arg-type]
+        refined = refine_category_map(labels, numbers, test.tau)
+    k = cluster_counts(refined, numbers, probs.shape[0] - 1, record)
+    out = pfn_group(refined, loc, k, probs, refine=False, sigma=test.sigma, use_coordinates=test.coordinates,
+                    n_init=test.n_init, min_cluster_fraction=test.min_cluster_fraction if test.size else 0.0,
+                    max_pixels=test.max_pixels, location_variant=location_variant,
+                    frame=frame, seed=seed)  # type: ignore[arg-type]
+    return GroupSteps(labels, refined, k, out)
+
+
+def group_image(probs: np.ndarray, locations: np.ndarray, numbers: np.ndarray | None, test: TestSettings,
+                location_variant: str = "pfn6", frame: str = "absolute", image_id: str = "?",
+                record: ClampRecord | None = None, seed: int = 0) -> Instances:
+    """§3.3 on one image: refine the category map with the numbers (unless ``test.refine`` is off),
+    cluster each category mask with the clamped counts (:func:`cluster_counts`), drop clusters
+    under 0.1% of their mask (unless ``test.size`` is off); score = mean category probability.
+
+    Non-finite locations or numbers are refused, naming ``image_id``; an image whose category map
+    has no foreground gives no instances. :func:`group_steps` keeps the intermediate maps.
+    """
+    return group_steps(probs, locations, numbers, test, location_variant, frame, image_id, record, seed).instances
 
 
 # Per process, the category maps of one category net and the predictions of one instance net on
@@ -1056,4 +1082,393 @@ def pipeline_figure(profile: Profile | str, index: int = 0, row: str = "pfn", ar
                       "size constraint), each in a random colour; the ground-truth instances. Predicted instance "
                       f"numbers above 0.5: {g}. The legend names the classes of the category map."),
                 class_handles(sorted(int(c) for c in np.unique(labels)), s.class_names), legend_title="classes")
+    return fig
+
+
+# --------------------------------------------------------------------------- figures of §3.3 and §6
+#: §3.3's two refinement strategies (Fig. 4's two rows), keyed by how many classes the
+#: instance-number vector predicts present (number > τ).
+REFINE_STRATEGIES: dict[str, str] = {
+    "several": "several classes above τ, so pixels of every other class become background (Fig. 4, first row)",
+    "one": "one class above τ, so pixels of the other object classes become that class (Fig. 4, second row)",
+}
+#: Box IoU above which two instances of one class count as overlapping (Fig. 7's occlusion case).
+OCCLUSION_BOX_IOU = 0.1
+#: Fig. 7's small instances: at least one cell of the nets' stride-8 output (8 x 8 pixels)
+#: visible, so that a remnant left by an occluder is not taken for a small object.
+SMALL_INSTANCE_MIN_PIXELS = 64
+
+
+def refinement_strategy(numbers: np.ndarray, tau: float = PFN_TAU) -> str | None:
+    """Which §3.3 strategy a number vector triggers: ``"several"`` (two or more classes above
+    τ), ``"one"`` (exactly one) or ``None`` (none above τ: the map is left as it is)."""
+    n = int((np.asarray(numbers, dtype=float) > tau).sum())
+    return "several" if n >= 2 else "one" if n == 1 else None
+
+
+def _eval_predictions(cfg: EvalConfig, device: str = "cpu"):
+    """The evaluation's val images and their predictions (:func:`_predictions`, kept per process,
+    so the figures of one page compute them once)."""
+    val = open_dataset(cfg.dataset, "val", profile=cfg.train.profile)
+    n = len(val) if cfg.n_eval is None else min(cfg.n_eval, len(val))
+    return val, _predictions(cfg, device, n)
+
+
+def _gt_numbers(s) -> np.ndarray:
+    return pfn_number_targets(s.instances, s.instance_classes, s.num_classes)
+
+
+def refinement_cases(val, preds: Sequence[Prediction], tau: float = PFN_TAU) -> dict[str, tuple[int, str] | None]:
+    """Fig. 4's images by a fixed rule: per strategy (:data:`REFINE_STRATEGIES`), the first
+    evaluated val image where it changes at least one pixel of the category map with the
+    **predicted** numbers; where no image does, the first where it does with the
+    **ground-truth** numbers (Table 1's "upperbound instnum" test stage); ``None`` where
+    neither does. Values are ``(index, "predicted" | "gt")``."""
+    found: dict[str, tuple[int, str] | None] = {k: None for k in REFINE_STRATEGIES}
+    for source in ("predicted", "gt"):
+        for i, p in enumerate(preds):
+            if all(v is not None for v in found.values()):
+                return found
+            numbers = p.numbers if source == "predicted" else _gt_numbers(val[i])
+            strat = refinement_strategy(numbers, tau)
+            if strat is None or found[strat] is not None:
+                continue
+            labels = p.probs.astype(np.float32).argmax(0)
+            if (refine_category_map(labels, numbers, tau) != labels).any():
+                found[strat] = (i, source)
+    return found
+
+
+def occlusion_score(s) -> int:
+    """Pairs of same-class instances whose boxes overlap (box IoU > :data:`OCCLUSION_BOX_IOU`)."""
+    from ..metrics.masks import box_iou_matrix
+
+    c = np.asarray(s.instance_classes)
+    if len(c) < 2:
+        return 0
+    iou = box_iou_matrix(s.boxes, s.boxes)
+    same = (c[:, None] == c[None, :]) & np.triu(np.ones((len(c), len(c)), bool), 1)
+    return int((iou[same] > OCCLUSION_BOX_IOU).sum())
+
+
+def _visible_sizes(s) -> np.ndarray:
+    """Visible pixels of instances ``1..N``."""
+    return np.bincount(s.instances.ravel(), minlength=s.num_instances + 1)[1:s.num_instances + 1]
+
+
+def failure_cases(val, n: int) -> dict[str, int]:
+    """Fig. 7's two images among the first ``n`` val images, by a fixed rule on the ground truth
+    (never on the outcome): ``"occlusion"`` the image with the most overlapping same-class pairs
+    (:func:`occlusion_score`), ``"small"`` the image holding the smallest instance (fewest
+    visible pixels, at least :data:`SMALL_INSTANCE_MIN_PIXELS`; where no instance is that large,
+    any); ties go to the first image, and the two differ where the set allows."""
+    occ = [occlusion_score(val[i]) for i in range(n)]
+    big = np.iinfo(np.int64).max
+    smallest = []
+    for i in range(n):
+        v = _visible_sizes(val[i])
+        smallest.append(int(v[v > 0].min()) if (v > 0).any() else big)
+    large = [int(v[v >= SMALL_INSTANCE_MIN_PIXELS].min()) if (v >= SMALL_INSTANCE_MIN_PIXELS).any() else big
+             for v in (_visible_sizes(val[i]) for i in range(n))]
+    if min(large, default=big) < big:
+        smallest = large
+    first = int(np.argmax(occ))
+    order = sorted(range(n), key=lambda i: (smallest[i], i))
+    small = next((i for i in order if i != first), order[0])
+    return {"occlusion": first, "small": small}
+
+
+def _mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    u = int((a | b).sum())
+    return float((a & b).sum()) / u if u else 0.0
+
+
+def _n(k: int, what: str) -> str:
+    """``"1 pixel"``, ``"2 pixels"``."""
+    return f"{k} {what}" + ("" if k == 1 else "s")
+
+
+def _class_list(numbers: np.ndarray, names: Sequence[str], tau: float = PFN_TAU) -> str:
+    on = np.flatnonzero(np.asarray(numbers, dtype=float) > tau)
+    return ", ".join(f"{names[c + 1]} {float(numbers[c]):.1f}" for c in on) or "none"
+
+
+def _panel(ax, img, title: str) -> None:
+    ax.imshow(img)
+    ax.set_title(title, fontsize=8)
+    ax.set_xticks([]), ax.set_yticks([])
+
+
+def _instance_image(inst: Instances, size: tuple[int, int]) -> np.ndarray:
+    from ..viz import colorize_instances, masks_to_id_map
+
+    return colorize_instances(masks_to_id_map(inst.masks.numpy())) if len(inst.masks) else \
+        np.zeros((*size, 3), np.uint8)
+
+
+def _changes(before: np.ndarray, after: np.ndarray, names: Sequence[str]) -> str:
+    """"n px: a → b, ..." for the pixels a refinement relabelled."""
+    diff = before != after
+    pairs = Counter(zip(before[diff].tolist(), after[diff].tolist()))
+    return ", ".join(f"{v} px {names[a]} → {names[b]}" for (a, b), v in sorted(pairs.items()))
+
+
+def refinement_figure(profile: Profile | str, row: str = "pfn", device: str = "cpu"):
+    """Fig. 4 on the twin: per §3.3 refinement strategy (τ = 0.5), one VOC-twin val image chosen by
+    :func:`refinement_cases`: the image, the category map (CRF), the map refined with the
+    instance-number vector, the instances of the test stage on the refined map, the ground truth."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption, class_handles, colorize_instances, colorize_labels
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    cfg = eval_config(p, row)
+    val, preds = _eval_predictions(cfg, device)
+    cases = refinement_cases(val, preds, cfg.test.tau)
+    shown = [(k, v) for k, v in cases.items() if v is not None]
+    none = [k for k, v in cases.items() if v is None]
+    rows = shown or [(None, (0, "predicted"))]
+    names = val.class_names
+    h, w = val[0].size
+    fig, axes = plt.subplots(len(rows), 5, figsize=(12, len(rows) * (2.4 * h / w + 0.5)), squeeze=False)
+    texts, classes = [], set()
+    for r, (strat, (i, source)) in enumerate(rows):
+        s, pr = val[i], preds[i]
+        numbers = pr.numbers if source == "predicted" else _gt_numbers(s)
+        st = group_steps(pr.probs, pr.locations, numbers, cfg.test, cfg.train.location_variant, cfg.train.frame,
+                         s.image_id, seed=i)
+        classes |= set(np.unique(st.labels).tolist()) | set(np.unique(st.refined).tolist())
+        what = "predicted" if source == "predicted" else "ground-truth"
+        _panel(axes[r, 0], s.image, f"image {s.image_id}")
+        _panel(axes[r, 1], colorize_labels(st.labels), "category map (CRF)")
+        _panel(axes[r, 2], colorize_labels(st.refined), f"refined, {what} numbers")
+        _panel(axes[r, 3], _instance_image(st.instances, s.size), f"{_n(len(st.instances.masks), 'instance')} (§3.3)")
+        _panel(axes[r, 4], colorize_instances(s.instances), "ground-truth instances")
+        changed = int((st.labels != st.refined).sum())
+        head = f"strategy '{strat}': {REFINE_STRATEGIES[strat]}" if strat else "no strategy changes a pixel"
+        texts.append(f"Row {r + 1}, image {s.image_id}: {head}; {what} numbers above τ: {_class_list(numbers, names)}; "
+                     f"{changed} pixels relabelled" + (f" ({_changes(st.labels, st.refined, names)})" if changed else ""))
+    fig.tight_layout()
+    src = {v[1] for _, v in shown}
+    rule = (f"Images by a fixed rule (liang2015.refinement_cases): per strategy, the first of the {len(preds)} "
+            "evaluated val images where it changes a pixel with the predicted numbers, else the first where it does "
+            "with the ground-truth numbers (Table 1's 'upperbound instnum' test stage)")
+    notes = []
+    if "gt" in src:
+        notes.append(f"With the predicted numbers no image of the {len(preds)} is changed by "
+                     + " or ".join(f"'{k}'" for k, v in shown if v[1] == "gt"))
+    if none:
+        notes.append("No image is changed by " + " or ".join(f"'{k}'" for k in none)
+                     + " with either number vector" + ("" if shown else "; shown: the first val image"))
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 4 (§3.3) on the VOC twin ({cfg.train.name}, {p.name} profile): "
+                      "the category map refined with the instance-number vector (τ = 0.5), then clustered into "
+                      "instances (random colours). " + ". ".join(texts) + ". " + rule
+                      + (". " + ". ".join(notes) if notes else "") + ". Maps in the VOC palette; the legend names "
+                      "their classes."),
+                class_handles(sorted(int(c) for c in classes), names), legend_title="classes")
+    return fig
+
+
+@dataclass(frozen=True)
+class ClusterSizes:
+    """Every cluster of the §3.3 test stage before the size constraint, over the evaluated images:
+    ``image`` index, ``cls`` class id, ``pixels`` its size and ``mask`` the pixels of its class in
+    the refined map; :attr:`dropped` marks those under ``fraction`` of their mask."""
+
+    image: np.ndarray
+    cls: np.ndarray
+    pixels: np.ndarray
+    mask: np.ndarray
+    fraction: float
+
+    @property
+    def share(self) -> np.ndarray:
+        return self.pixels / np.maximum(self.mask, 1)
+
+    @property
+    def dropped(self) -> np.ndarray:
+        return self.pixels < self.fraction * self.mask
+
+
+def cluster_sizes(cfg: EvalConfig, val, preds: Sequence[Prediction]) -> ClusterSizes:
+    """The clusters of ``cfg``'s test stage with the size constraint off (:func:`group_steps`,
+    the evaluation's seeds), each with its mask's size: the constraint drops a cluster of fewer
+    than ``min_cluster_fraction`` (0.1%) of its mask's pixels."""
+    test = replace(cfg.test, size=False)
+    rec: dict[str, list[int]] = {"image": [], "cls": [], "pixels": [], "mask": []}
+    for i, pr in enumerate(preds):
+        s = val[i]
+        st = group_steps(pr.probs, pr.locations, pr.numbers, test, cfg.train.location_variant, cfg.train.frame,
+                         s.image_id, seed=i)
+        for m, c in zip(st.instances.masks.numpy(), st.instances.classes.tolist()):
+            rec["image"].append(i), rec["cls"].append(int(c))
+            rec["pixels"].append(int(m.sum())), rec["mask"].append(int((st.refined == c).sum()))
+    return ClusterSizes(**{k: np.asarray(v, dtype=np.int64) for k, v in rec.items()},
+                        fraction=cfg.test.min_cluster_fraction)
+
+
+def size_constraint_case(sizes: ClusterSizes) -> tuple[int | None, bool]:
+    """Fig. 5's image by a fixed rule: the first evaluated image where the size constraint drops a
+    cluster (``(index, True)``); where none does, the image of the cluster smallest against its
+    mask (``(index, False)``, first on ties); ``(None, False)`` with no clusters at all."""
+    if not len(sizes.image):
+        return None, False
+    if sizes.dropped.any():
+        return int(sizes.image[sizes.dropped].min()), True
+    order = np.lexsort((sizes.image, sizes.share))
+    return int(sizes.image[order[0]]), False
+
+
+def size_constraint_figure(profile: Profile | str, row: str = "pfn", device: str = "cpu"):
+    """Fig. 5 on the twin: the §3.3 size constraint (clusters under 0.1% of their category mask are
+    dropped) on one VOC-twin val image chosen by :func:`size_constraint_case`: the image, the
+    refined category map, the clusters without the constraint (dropped ones in white), the
+    instances with it, and every cluster's share of its mask over the evaluated images."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption, class_handles, colorize_labels
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    cfg = eval_config(p, row)
+    val, preds = _eval_predictions(cfg, device)
+    sizes = cluster_sizes(cfg, val, preds)
+    index, drops = size_constraint_case(sizes)
+    i = 0 if index is None else index
+    s, pr = val[i], preds[i]
+    off = group_steps(pr.probs, pr.locations, pr.numbers, replace(cfg.test, size=False), cfg.train.location_variant,
+                      cfg.train.frame, s.image_id, seed=i)
+    on = group_steps(pr.probs, pr.locations, pr.numbers, cfg.test, cfg.train.location_variant, cfg.train.frame,
+                     s.image_id, seed=i)
+    here = sizes.image == i
+    fig, axes = plt.subplots(1, 5, figsize=(12.5, 2.4 * s.size[0] / s.size[1] + 0.9),
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1, 1.3]})
+    unconstrained = _instance_image(off.instances, s.size)
+    small = [m for m, c in zip(off.instances.masks.numpy(), off.instances.classes.tolist())
+             if m.sum() < cfg.test.min_cluster_fraction * (off.refined == c).sum()]
+    for m in small:
+        unconstrained[m] = 255
+    _panel(axes[0], s.image, f"image {s.image_id}")
+    _panel(axes[1], colorize_labels(on.refined), "refined category map")
+    _panel(axes[2], unconstrained, f"w/o size constraint: {_n(len(off.instances.masks), 'cluster')}")
+    _panel(axes[3], _instance_image(on.instances, s.size), f"with it: {_n(len(on.instances.masks), 'instance')}")
+    ax = axes[4]
+    if len(sizes.image):
+        share = 100 * sizes.share
+        bins = np.logspace(np.log10(min(share.min(), 100 * sizes.fraction) / 2), np.log10(100), 25)
+        ax.hist(share, bins=bins, color="0.5", label="all clusters")
+        ax.hist(share[here], bins=bins, color="tab:orange", label=f"image {s.image_id}")
+        ax.legend(fontsize=7)
+    ax.axvline(100 * sizes.fraction, color="tab:red", ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("cluster, % of its category mask", fontsize=8)
+    ax.set_ylabel("clusters", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"{len(sizes.image)} clusters, {len(preds)} images", fontsize=8)
+    fig.tight_layout()
+    n_drop, n_img = int(sizes.dropped.sum()), len(set(sizes.image[sizes.dropped].tolist()))
+    if index is None:
+        how = f"no image of the {len(preds)} evaluated has a cluster (no foreground in any category map); shown: the first"
+    elif drops:
+        how = (f"the first of the {len(preds)} evaluated val images where the constraint drops a cluster "
+               f"(it drops {len(small)} here, {n_drop} of {len(sizes.image)} clusters in {n_img} images in all)")
+    else:
+        j = np.flatnonzero(here)[np.argmin(sizes.share[here])]
+        how = (f"the constraint drops none of the {len(sizes.image)} clusters of the {len(preds)} evaluated val "
+               f"images; shown: the image of the cluster smallest against its mask ({sizes.pixels[j]} of "
+               f"{sizes.mask[j]} pixels, {100 * sizes.share[j]:.1f}%; the threshold is {100 * sizes.fraction:g}%, "
+               f"{sizes.fraction * sizes.mask[j]:.1f} pixels)")
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 5 (§3.3) on the VOC twin ({cfg.train.name}, {p.name} profile): the "
+                      f"size constraint drops clusters with fewer pixels than {100 * sizes.fraction:g}% of their "
+                      "category mask. From left: the image; the category map refined with the predicted numbers (VOC "
+                      "palette); the clusters of the test stage without the constraint (random colours, dropped ones "
+                      "in white); the instances with it; the share of its mask of every cluster of the evaluated "
+                      f"images before the constraint (log scale; red dashed: the {100 * sizes.fraction:g}% threshold). "
+                      f"Image by a fixed rule (liang2015.size_constraint_case): {how}."),
+                class_handles(sorted(int(c) for c in np.unique(on.refined)), val.class_names), legend_title="classes")
+    return fig
+
+
+def failure_cases_figure(profile: Profile | str, row: str = "pfn", device: str = "cpu"):
+    """Fig. 7 on the twin: PFN on heavy occlusion (first row) and on small instances (second row),
+    the VOC-twin val images chosen by :func:`failure_cases` on the ground truth: the image, the
+    ground-truth instances, the category map (CRF) and the instances of the §3.3 test stage."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption, class_handles, colorize_instances, colorize_labels, draw_boxes
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    cfg = eval_config(p, row)
+    val, preds = _eval_predictions(cfg, device)
+    names = val.class_names
+    cases = failure_cases(val, len(preds))
+    h, w = val[0].size
+    fig, axes = plt.subplots(2, 4, figsize=(10, 2 * (2.4 * h / w + 0.5)), squeeze=False)
+    texts, classes = [], set()
+    for r, (case, i) in enumerate(cases.items()):
+        s, pr = val[i], preds[i]
+        st = group_steps(pr.probs, pr.locations, pr.numbers, cfg.test, cfg.train.location_variant, cfg.train.frame,
+                         s.image_id, seed=i)
+        classes |= set(np.unique(st.labels).tolist())
+        got = st.instances.masks.numpy()
+        got_cls = st.instances.classes.numpy()
+        _panel(axes[r, 0], s.image, f"image {s.image_id}")
+        _panel(axes[r, 1], colorize_instances(s.instances), f"ground truth: {_n(s.num_instances, 'instance')}")
+        _panel(axes[r, 2], colorize_labels(st.labels), "category map (CRF)")
+        _panel(axes[r, 3], _instance_image(st.instances, s.size), f"PFN: {_n(len(got), 'instance')}")
+        cls = np.asarray(s.instance_classes)
+        if case == "occlusion":
+            per = Counter()
+            if len(cls) >= 2:
+                from ..metrics.masks import box_iou_matrix
+
+                iou = box_iou_matrix(s.boxes, s.boxes)
+                for a, b in zip(*np.nonzero(np.triu(iou > OCCLUSION_BOX_IOU, 1))):
+                    if cls[a] == cls[b]:
+                        per[int(cls[a])] += 1
+            if per:
+                c = max(per, key=lambda k: (per[k], -k))
+                ids = np.flatnonzero(cls == c) + 1
+                draw_boxes(axes[r, 1], s.boxes[ids - 1])
+                best = [max((_mask_iou(s.instances == k, m) for m, gc in zip(got, got_cls) if gc == c), default=0.0)
+                        for k in ids]
+                texts.append(f"Row 1 (heavy occlusion), image {s.image_id}: {occlusion_score(s)} pairs of same-class "
+                             f"instances with overlapping boxes (box IoU > {OCCLUSION_BOX_IOU:g}), most of class "
+                             f"{names[c]} ({_n(per[c], 'pair')}; its {len(ids)} instances boxed in yellow); the predicted "
+                             f"{names[c]} number is {float(pr.numbers[c - 1]):.1f} (truth {len(ids)}), the test stage "
+                             f"gives {_n(int((got_cls == c).sum()), names[c] + ' instance')}, and "
+                             f"{sum(b >= 0.5 for b in best)} of the {len(ids)} are found at mask IoU 0.5 (best IoU "
+                             + ", ".join(f"{b:.2f}" for b in best) + ")")
+            else:
+                texts.append(f"Row 1, image {s.image_id}: no two same-class instances of the {len(preds)} evaluated "
+                             "images have overlapping boxes; shown: the first image")
+        else:
+            v = _visible_sizes(s)
+            floor = SMALL_INSTANCE_MIN_PIXELS if (v >= SMALL_INSTANCE_MIN_PIXELS).any() else 1
+            if (v > 0).any():
+                k = int(np.flatnonzero(v == v[v >= floor].min())[0]) + 1
+                c = int(cls[k - 1])
+                m = s.instances == k
+                draw_boxes(axes[r, 1], s.boxes[k - 1:k])
+                best = max((_mask_iou(m, g) for g, gc in zip(got, got_cls) if gc == c), default=0.0)
+                texts.append(f"Row 2 (small instances), image {s.image_id}: its smallest instance of at least {floor} "
+                             "visible pixels (boxed in yellow), a "
+                             f"{names[c]} of {_n(int(v[k - 1]), 'pixel')} ({100 * v[k - 1] / m.size:.2f}% of the image), is "
+                             f"labelled {names[c]} on {100 * float((st.labels[m] == c).mean()):.0f}% of its pixels in "
+                             f"the category map; the predicted {names[c]} number is {float(pr.numbers[c - 1]):.1f} "
+                             f"(truth {int((cls == c).sum())}), and the best {names[c]} instance of the test stage "
+                             f"overlaps it at mask IoU {best:.2f}")
+            else:
+                texts.append(f"Row 2, image {s.image_id}: no evaluated image has an instance")
+    fig.tight_layout()
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 7 (failure cases) on the VOC twin ({cfg.train.name}, {p.name} "
+                      "profile): heavy occlusion (first row) and small instances (second row). Instances in random "
+                      "colours, the category map in the VOC palette (the legend names its classes). "
+                      + ". ".join(texts) + f". Images by a fixed rule on the ground truth of the {len(preds)} "
+                      "evaluated val images (liang2015.failure_cases): the most overlapping same-class pairs, and the "
+                      f"smallest instance of at least {SMALL_INSTANCE_MIN_PIXELS} visible pixels (one cell of the "
+                      "stride-8 output); not chosen for the outcome."),
+                class_handles(sorted(int(c) for c in classes), names), legend_title="classes")
     return fig
