@@ -293,7 +293,10 @@ def test_arnab2017_figures_are_captioned_author_year(default_smoke_paths):
 
     val = open_dataset("voc", "val", profile="smoke")
     picks = [arnab.case_index(val, c) for c in arnab.FIGURE_CASES]
-    assert len(set(picks)) == 3 and arnab._overlapping_same_class(val[picks[2]])
+    assert picks[0] != picks[1]
+    overlapping = [i for i in range(len(val)) if arnab._overlapping_same_class(val[i])]
+    # Fig. 5 takes an image with overlapping same-class boxes whenever the set has one
+    assert (picks[2] in overlapping) == bool(overlapping)
 
 
 def test_liang2015_pipeline_figure_is_captioned_with_a_class_legend(default_smoke_paths):

@@ -752,7 +752,8 @@ def runs_frame(runs: dict[str, Result]):
     recs = []
     for rid, r in runs.items():
         rec = {"run": rid}
-        rec.update({c: (round(float(r.metrics[k]), 2) if k in r.metrics else None) for c, k in cols.items()})
+        rec.update({c: (None if k not in r.metrics else int(r.metrics[k]) if k.startswith("n_")
+                        else round(float(r.metrics[k]), 2)) for c, k in cols.items()})
         recs.append(rec)
     return pd.DataFrame(recs).set_index("run")
 
@@ -1166,3 +1167,19 @@ def settings_frame(profile: Profile | str):
                      f"semantic x{cfg.semantic_lr_scale:g} end to end), clip {cfg.max_grad_norm:.3g}"),
     }
     return pd.DataFrame({"setting": list(rows.values())}, index=pd.Index(list(rows), name="part"))
+
+
+#: Why Table 5 is not run at any profile (shown on its page).
+TABLE5_NOT_RUN = (
+    "not run: the paper's rows are Cityscapes test-server results; on the Cityscapes twin the instance CRF "
+    "would need a background label built from the 11 stuff classes (the twin's 19 training classes have no "
+    "background class, and Eq. 4's label 0 takes Q_i(background)), which is not built, and AP 100 m / 50 m need "
+    "a per-instance distance that the twin does not carry")
+
+
+def table5_provenance(profile: Profile | str):
+    """Caption provenance of Table 5, which nothing of ours fills (:data:`TABLE5_NOT_RUN`)."""
+    from ..papers.render import Provenance
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    return Provenance(dataset="Cityscapes twin, " + TABLE5_NOT_RUN, profile=p.name)
