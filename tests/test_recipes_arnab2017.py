@@ -19,6 +19,7 @@ from instseg_lib.papers import TABLES
 from instseg_lib.papers.schema import check_claims
 from instseg_lib.recipes import arnab2017 as arnab
 from instseg_lib.recipes import wu2016 as wu
+from instseg_lib.recipes.common import flip_boxes
 from instseg_lib.train import TrainConfig, train
 
 
@@ -149,8 +150,8 @@ def test_flipped_boxes_are_the_boxes_of_the_flipped_instances(seed):
     boxes = boxes_from_instances(inst, n)
     flipped = boxes_from_instances(inst[:, ::-1].copy(), n)
     present = (boxes[:, 2] > boxes[:, 0])
-    np.testing.assert_allclose(arnab._flip_boxes(boxes, 13)[present], flipped[present])
-    np.testing.assert_allclose(arnab._flip_boxes(arnab._flip_boxes(boxes, 13), 13), boxes)
+    np.testing.assert_allclose(flip_boxes(boxes, 13)[present], flipped[present])
+    np.testing.assert_allclose(flip_boxes(flip_boxes(boxes, 13), 13), boxes)
 
 
 # --------------------------------------------------------------------------- smoke run

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import numpy as np
@@ -454,12 +454,14 @@ def instances_from_labels(labels: torch.Tensor, detections: Sequence[Detection],
 @dataclass
 class InstanceCRFOutput:
     """``unary`` (1, D+1, H, W) energies, ``marginals`` (1, D+1, H, W), ``labels`` (H, W) argmax,
-    ``instances`` (non-empty, ranked)."""
+    ``instances`` (non-empty, ranked), ``detections`` (label ``k`` = ``detections[k-1]``, with
+    the scores the unaries used)."""
 
     unary: torch.Tensor
     marginals: torch.Tensor
     labels: torch.Tensor
     instances: Instances
+    detections: list[Detection] = field(default_factory=list)
 
 
 def dynamic_instance_crf(q: torch.Tensor, detections: Sequence[Detection], unaries: InstanceUnaries, *,
@@ -483,4 +485,4 @@ def dynamic_instance_crf(q: torch.Tensor, detections: Sequence[Detection], unari
         marginals = crf(unary, image)
     labels = marginals[0].argmax(0)
     inst = instances_from_labels(labels.detach(), detections, q.detach(), ranking, unaries.score_transform)
-    return InstanceCRFOutput(unary, marginals, labels, inst)
+    return InstanceCRFOutput(unary, marginals, labels, inst, list(detections))

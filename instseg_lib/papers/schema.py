@@ -286,17 +286,23 @@ def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], no
         return ClaimResult(claim, "reproduced" if ok else "not reproduced", hi, lo, detail)
     steps = [b - a for a, b in zip(v[:-1], v[1:])]
     worst = min(range(len(steps)), key=lambda i: steps[i])
-    ok = all(d > claim.margin for d in steps)
     detail = (f"smallest step {steps[worst]:+.4g} ({claim.rows_a[worst]} -> {claim.rows_a[worst + 1]}), "
               f"needs every step > {claim.margin:.4g}")
-    if noise is not None:
+    return _rising(claim, steps, v[-1], v[0], detail, band if noise is not None else None, at_chance)
+
+
+def _rising(claim: Claim, steps: list[float], a: float, b: float, detail: str, band: float | None,
+            at_chance: bool) -> ClaimResult:
+    """The verdict that every step rises by more than ``claim.margin`` (``band=None``: no noise)."""
+    ok = all(d > claim.margin for d in steps)
+    if band is not None:
         if at_chance:
-            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + "; every run is at the trivial predictor's level")
+            return ClaimResult(claim, "inconclusive", a, b, detail + "; every run is at the trivial predictor's level")
         if not ok and all(d > claim.margin - band for d in steps):
-            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + f"; within the noise band ±{band:.3g}")
+            return ClaimResult(claim, "inconclusive", a, b, detail + f"; within the noise band ±{band:.3g}")
         if ok and any(d - claim.margin <= band for d in steps):
-            return ClaimResult(claim, "inconclusive", v[-1], v[0], detail + f"; a step is within the noise band ±{band:.3g}")
-    return ClaimResult(claim, "reproduced" if ok else "not reproduced", v[-1], v[0], detail)
+            return ClaimResult(claim, "inconclusive", a, b, detail + f"; a step is within the noise band ±{band:.3g}")
+    return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
 
 
 def _check_gains(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None) -> ClaimResult:
@@ -309,18 +315,10 @@ def _check_gains(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise
     g = [float(x) - float(y) for x, y in zip(a, b)]  # type: ignore[arg-type]
     steps = [y - x for x, y in zip(g[:-1], g[1:])]
     worst = min(range(len(steps)), key=lambda i: steps[i])
-    ok = all(d > claim.margin for d in steps)
     detail = (f"gains {', '.join(f'{x:+.3g}' for x in g)}; smallest step {steps[worst]:+.3g}, "
               f"needs every step > {claim.margin:.3g}")
-    if noise is not None:
-        band = noise.z * float(noise.sigma.get(claim.column, 0.0) or 0.0) * 2.0
-        if _all_at_chance(claim, values, noise):
-            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + "; every run is at the trivial predictor's level")
-        if not ok and all(d > claim.margin - band for d in steps):
-            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + f"; within the noise band ±{band:.3g}")
-        if ok and any(d - claim.margin <= band for d in steps):
-            return ClaimResult(claim, "inconclusive", g[-1], g[0], detail + f"; a step is within the noise band ±{band:.3g}")
-    return ClaimResult(claim, "reproduced" if ok else "not reproduced", g[-1], g[0], detail)
+    band = None if noise is None else noise.z * float(noise.sigma.get(claim.column, 0.0) or 0.0) * 2.0
+    return _rising(claim, steps, g[-1], g[0], detail, band, _all_at_chance(claim, values, noise))
 
 
 def _check_best_column(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None,

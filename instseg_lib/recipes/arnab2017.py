@@ -97,7 +97,7 @@ from ..detections import (ControlledDetectorConfig, Detection, DetectionConfig, 
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import InstanceUnaries, ShapeTemplates, dynamic_instance_crf
 from ..grouping.hough import Instances
-from ..grouping.instance_crf import TERMS, instance_masks, label_classes
+from ..grouping.instance_crf import TERMS, box_masks, instance_masks, label_classes
 from ..losses import matched_loss
 from ..metrics import MatchingIoUEvaluator, SDSEvaluator, SemanticEvaluator
 from ..models import DenseCRF, DetectionPotential, scale_position_widths
@@ -109,7 +109,8 @@ from ..train import TrainConfig, progress_enabled, train
 from . import detector
 from . import wu2016 as wu
 from .detector import DetectionsConfig
-from .common import dataset_fingerprint_of, image_tensor, loss_record, recipe_settings, t_factor
+from .common import (dataset_fingerprint_of, flip_boxes, gt_instance_masks, image_tensor, loss_record, recipe_settings,
+                     rgb_tensor, t_factor)
 
 PAPER = "arnab2017"
 #: Table 1's unary-term sets, by row-id prefix.
@@ -349,11 +350,6 @@ def _semantic_state(cfg: wu.SemanticConfig) -> tuple[dict, Result]:
 
 
 # --------------------------------------------------------------------------- training
-def rgb_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (3, H, W) float in 0..255 (the CRFs' colour units, as pydensecrf)."""
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
-
-
 def detections_for(sample, detector: ControlledDetectorConfig, selection: DetectionConfig) -> list[Detection]:
     """The controlled detector's output on ``sample``, after the release's selection."""
     return select_detections(controlled_detections_for(sample, detector), selection)
@@ -365,14 +361,8 @@ def _flip(sample, flip: bool):
     return sample.replace(image=np.ascontiguousarray(sample.image[:, ::-1]),
                           semantic=np.ascontiguousarray(sample.semantic[:, ::-1]),
                           instances=np.ascontiguousarray(sample.instances[:, ::-1]),
-                          boxes=_flip_boxes(sample.boxes, sample.size[1]),
+                          boxes=flip_boxes(sample.boxes, sample.size[1]),
                           crowd=None if sample.crowd is None else np.ascontiguousarray(sample.crowd[:, ::-1]))
-
-
-def _flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
-    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
-    b[:, [0, 2]] = width - b[:, [2, 0]]
-    return b
 
 
 class _InstanceTrainSet(torch.utils.data.Dataset):
@@ -455,14 +445,7 @@ def load_model(cfg: ArnabTrainConfig, device: str = "cpu", trained: bool = True)
 # --------------------------------------------------------------------------- evaluation
 def paste_box_instances(detections: Sequence[Detection], size: tuple[int, int]) -> Instances:
     """The "paste the box" baseline: each detection's rectangle, scored by the detection."""
-    from ..detections import box_pixel_range
-
-    h, w = size
-    masks = torch.zeros(len(detections), h, w, dtype=torch.bool)
-    for k, d in enumerate(detections):
-        r0, r1, c0, c1 = box_pixel_range(d.box, h, w)
-        masks[k, r0:r1, c0:c1] = True
-    return Instances(masks, torch.tensor([d.class_id for d in detections], dtype=torch.long),
+    return Instances(box_masks(detections, *size), torch.tensor([d.class_id for d in detections], dtype=torch.long),
                      torch.tensor([d.score for d in detections], dtype=torch.float32))
 
 
@@ -478,9 +461,7 @@ def predict(model: ArnabNet, sample, detections: Sequence[Detection], ranking: s
         q, detections = model.semantic_q(x, rgb, detections)
     else:
         q = q.to(device)
-    out = dynamic_instance_crf(q, detections, model.unaries, image=rgb, crf=model.instance_crf, ranking=ranking)
-    out.detections = list(detections)
-    return out, q
+    return dynamic_instance_crf(q, detections, model.unaries, image=rgb, crf=model.instance_crf, ranking=ranking), q
 
 
 def true_positive_detections(detections: Sequence[Detection], sample, iou: float = 0.5) -> list[bool]:
@@ -502,11 +483,6 @@ def true_positive_detections(detections: Sequence[Detection], sample, iou: float
         if ov[j] >= iou:
             taken[j], out[k] = True, True
     return out
-
-
-def _gt_masks(s) -> np.ndarray:
-    return (np.stack([s.instances == k for k in range(1, s.num_instances + 1)]) if s.num_instances
-            else np.zeros((0, *s.size), bool))
 
 
 def _evaluate(cfg: ArnabEvalConfig, ctx: RunContext) -> dict[str, Any]:
@@ -540,7 +516,7 @@ def _evaluate_with(cfg: ArnabEvalConfig, ctx: RunContext, detections_of) -> dict
             for d, used, tp in zip(dets, out.detections, true_positive_detections(dets, s)):
                 scores["raw_tp" if tp else "raw_fp"].append(d.score)
                 scores["used_tp" if tp else "used_fp"].append(used.score)
-        gt = _gt_masks(s)
+        gt = gt_instance_masks(s)
         void = s.semantic == 255
         pm, pc = inst.masks.numpy(), inst.classes.numpy()
         ap.add(s.image_id, gt, s.instance_classes, pm, pc, inst.scores.numpy())
@@ -593,9 +569,10 @@ def trained_detector_eval_config(train: ArnabTrainConfig | None, profile: Profil
 
 
 def _evaluate_trained_detector(cfg: TrainedDetectorEvalConfig, ctx: RunContext) -> dict[str, Any]:
-    dets = detector.load_detections(cfg.detections)
+    res = detector.run_detections(cfg.detections)
+    dets = detector.load_detections(cfg.detections, res)
     out = _evaluate_with(cfg.base, ctx, lambda s: select_detections(dets[s.image_id], cfg.base.detection))
-    out["detector"] = {k: v for k, v in detector.run_detections(cfg.detections).metrics.items()}
+    out["detector"] = dict(res.metrics)
     return out
 
 
@@ -860,7 +837,7 @@ def _sweep(cfg: SweepConfig, ctx: RunContext) -> dict[str, Any]:
           for who in ("ours", "paste-box")}
     for i in tqdm(range(n), desc=cfg.name, disable=not progress_enabled(), leave=False):
         s = val[i]
-        gt = _gt_masks(s)
+        gt = gt_instance_masks(s)
         for k, det_cfg in settings.items():
             dets = detections_for(s, det_cfg, cfg.detection)
             # with the detection potential, Q depends on the detections: one semantic CRF per setting

@@ -27,6 +27,24 @@ def image_tensor(image: np.ndarray) -> torch.Tensor:
     return (x - MEAN) / STD
 
 
+def rgb_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H,W,3)`` uint8 RGB -> ``(3,H,W)`` float in 0..255 (the dense CRF's colour units, as pydensecrf)."""
+    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+
+
+def gt_instance_masks(sample: Sample) -> np.ndarray:
+    """``(N, H, W)`` bool: the sample's ground-truth instances ``1..N`` (the AP^r evaluators' input)."""
+    n = sample.num_instances
+    return np.stack([sample.instances == k for k in range(1, n + 1)]) if n else np.zeros((0, *sample.size), bool)
+
+
+def flip_boxes(boxes: np.ndarray, width: int) -> np.ndarray:
+    """``(N, 4)`` ``x0, y0, x1, y1`` boxes of an image ``width`` px wide, mirrored left-right."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4).copy()
+    b[:, [0, 2]] = width - b[:, [2, 0]]
+    return b
+
+
 def to_tensors(sample: Sample) -> dict[str, Any]:
     """The tensors a training step needs from one sample."""
     return {

@@ -161,7 +161,8 @@ from ..proposals import Candidates, SelectiveSearchConfig, SlicMergeConfig, box_
 from ..proposals.cache import image_hash
 from ..proposals.selective_search import FAST_SIMILARITIES
 from ..train import TrainConfig, progress_enabled, train
-from .common import collate_dicts, dataset_fingerprint_of, image_tensor, loss_record, pad_to_multiple, recipe_settings
+from .common import (collate_dicts, dataset_fingerprint_of, image_tensor, loss_record, pad_to_multiple, recipe_settings,
+                     rgb_tensor)
 
 PAPER = "dai2015"
 #: The column of Tables 1-3 (``papers/dai2015.py``).
@@ -551,7 +552,7 @@ def score_maps(model: torch.nn.Module, image: np.ndarray, device: str,
 def crf_probabilities(probs: torch.Tensor, image: np.ndarray, crf: CRFSettings) -> torch.Tensor:
     """``(C, H, W)`` mean-field marginals of the dense CRF on ``probs`` (DeepLab's post-processing)."""
     ta, tg = crf.widths(image.shape[:2])
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    img = rgb_tensor(image)
     return dense_crf(probs[None], img[None], iterations=crf.iterations, theta_alpha=ta, theta_beta=crf.theta_beta,
                      theta_gamma=tg, w_bilateral=crf.w_bilateral, w_spatial=crf.w_spatial, unary_kind="probs")[0]
 

@@ -46,7 +46,7 @@ from ..models.backbones import ScaledResNet
 from ..pretrain import initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
-from .common import dataset_fingerprint_of, loss_record, recipe_settings
+from .common import dataset_fingerprint_of, flip_boxes, loss_record, recipe_settings, rgb_tensor
 
 PAPER = "detector"
 
@@ -65,6 +65,12 @@ class DetectorConfig:
     optimizer: str
     warmup_steps: int
     depth: int = 50
+    #: The head's sizes, in the config so that a changed architecture changes the hash (a
+    #: cached checkpoint of another architecture would not load): the 1 x 1 reduction before
+    #: RoIAlign and the box head, as multiples of the width; sampled RoIs per image.
+    neck_factor: int = 8
+    head_factor: int = 16
+    rois_per_image: int = 64
     score_threshold: float = 0.05
     seed: int = 0
 
@@ -116,15 +122,16 @@ class TwinDetector(nn.Module):
         self.backbone_ref = trunk  # the module FasterRCNN holds inside (initialised by the recipe)
         # a 1x1 reduction to 8 x width channels before RoIAlign: torchvision's CPU RoIAlign
         # backward on the trunk's 32 x width channels took 54% of a training step
-        backbone = nn.Sequential(trunk, nn.Conv2d(32 * cfg.width, 8 * cfg.width, 1), nn.ReLU(inplace=True))
-        backbone.out_channels = 8 * cfg.width
+        backbone = nn.Sequential(trunk, nn.Conv2d(32 * cfg.width, cfg.neck_factor * cfg.width, 1),
+                                 nn.ReLU(inplace=True))
+        backbone.out_channels = cfg.neck_factor * cfg.width
         anchors = AnchorGenerator(sizes=((16, 32, 64, 128),), aspect_ratios=((0.5, 1.0, 2.0),))
-        rep = 16 * cfg.width  # torchvision's 1,024 at full width 64
+        rep = cfg.head_factor * cfg.width  # torchvision's 1,024 at full width 64
         self.net = FasterRCNN(backbone, rpn_anchor_generator=anchors,
                               box_roi_pool=MultiScaleRoIAlign(["0"], 7, 2),
                               box_head=TwoMLPHead(backbone.out_channels * 7 * 7, rep),
                               box_predictor=FastRCNNPredictor(rep, num_classes),
-                              box_batch_size_per_image=64, rpn_post_nms_top_n_train=600,
+                              box_batch_size_per_image=cfg.rois_per_image, rpn_post_nms_top_n_train=600,
                               rpn_pre_nms_top_n_train=1000, rpn_pre_nms_top_n_test=500,
                               rpn_post_nms_top_n_test=300, min_size=cfg.image_size,
                               max_size=2 * cfg.image_size, box_score_thresh=cfg.score_threshold,
@@ -142,7 +149,8 @@ class TwinDetector(nn.Module):
 
 
 def _image(sample) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(sample.image)).permute(2, 0, 1).float().div_(255.0)
+    """0..1 RGB: the detector normalises inside (GeneralizedRCNNTransform)."""
+    return rgb_tensor(sample.image).div_(255.0)
 
 
 class _BoxSet(torch.utils.data.Dataset):
@@ -161,9 +169,7 @@ class _BoxSet(torch.utils.data.Dataset):
         boxes, labels = boxes[keep], labels[keep]
         if bool(torch.rand(()) < 0.5):  # train() seeds torch per sample
             img = img.flip(-1)
-            w = img.shape[-1]
-            boxes = boxes.copy()
-            boxes[:, [0, 2]] = w - boxes[:, [2, 0]]
+            boxes = flip_boxes(boxes, img.shape[-1]).astype(np.float32)
         return img, {"boxes": torch.from_numpy(boxes), "labels": torch.from_numpy(labels)}
 
 
@@ -259,9 +265,10 @@ def run_detections(cfg: DetectionsConfig, force: bool | None = None) -> Result:
     return res
 
 
-def load_detections(cfg: DetectionsConfig) -> dict[Any, list[Detection]]:
-    """The detections of ``cfg`` per image id, read back (and checked) from the results file."""
-    res = run_detections(cfg)
+def load_detections(cfg: DetectionsConfig, res: Result | None = None) -> dict[Any, list[Detection]]:
+    """The detections of ``cfg`` per image id, read back (and checked) from the results file
+    (of ``res``, its :func:`run_detections` result, when the caller has it)."""
+    res = run_detections(cfg) if res is None else res
     ds, n = _split(cfg)
     sizes = {ds[i].image_id: ds[i].size for i in range(n)}
     return read_detections(results_file(res), sizes, num_classes=ds.num_classes)

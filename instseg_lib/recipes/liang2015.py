@@ -107,8 +107,8 @@ from ..papers.schema import Claim, Noise, check_claim
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import DivergedError, TrainConfig, progress_enabled, train
-from .common import (PlanResults, TensorDataset, collate_dicts, dataset_fingerprint_of, image_tensor, loss_record,
-                     pad_to_multiple, recipe_settings, t_factor, to_tensors)
+from .common import (PlanResults, TensorDataset, collate_dicts, dataset_fingerprint_of, gt_instance_masks, image_tensor,
+                     loss_record, pad_to_multiple, recipe_settings, t_factor, to_tensors)
 from .dai2015 import CRFSettings, crf_probabilities, evaluate as evaluate_category_maps, score_maps
 
 PAPER = "liang2015"
@@ -758,8 +758,7 @@ def _evaluate(cfg: EvalConfig, ctx: RunContext) -> dict[str, Any]:
         present = (gt_num > 0) | (p.numbers > 0.5)
         count_err += float(np.abs(p.numbers - gt_num)[present].sum())
         count_n += int(present.sum())
-        gt = np.stack([s.instances == k for k in range(1, s.num_instances + 1)]) if s.num_instances \
-            else np.zeros((0, *s.size), bool)
+        gt = gt_instance_masks(s)
         ev.add(s.image_id, gt, s.instance_classes, inst.masks.numpy(), inst.classes.numpy(), inst.scores.numpy())
         n_pred += len(inst.scores)
     table = ev.compute(VOL_THRESHOLDS)

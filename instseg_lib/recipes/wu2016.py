@@ -36,7 +36,7 @@ from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import DivergedError, TrainConfig, progress_enabled, train
 from .common import (PlanResults, TensorDataset, class_frequencies, class_prior_entropy, collate_dicts,
-                     dataset_fingerprint_of, evaluate_constant, evaluate_semantic, image_tensor, loss_curves_figure,
+                     dataset_fingerprint_of, gt_instance_masks, evaluate_constant, evaluate_semantic, image_tensor, loss_curves_figure,
                      loss_record, pad_to_multiple, predict_probabilities, recipe_settings, seed_spread, t_factor,
                      to_tensors, trivial_predictor_scores)
 
@@ -359,8 +359,7 @@ def _evaluate_instances(cfg: InstanceConfig, ctx: RunContext) -> dict[str, Any]:
     for i in tqdm(range(n), desc=f"group {cfg.name}", disable=not progress_enabled(), leave=False):
         s = val_ds[i]
         inst = predict_instances(sem_model, loc_model, s, cfg, ctx.device)
-        gt_masks = np.stack([s.instances == k for k in range(1, s.num_instances + 1)]) if s.num_instances \
-            else np.zeros((0, *s.size), bool)
+        gt_masks = gt_instance_masks(s)
         ev.add(s.image_id, gt_masks, s.instance_classes, inst.masks.numpy(), inst.classes.numpy(),
                inst.scores.numpy())
         n_pred += len(inst.scores)
