@@ -185,6 +185,24 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig,
     return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+#: ``INSTSEG_AMP=0`` turns bf16 autocast off on CUDA (a numerics check against fp32).
+AMP_ENV = "INSTSEG_AMP"
+
+
+def autocast_dtype(device: torch.device | str) -> torch.dtype | None:
+    """The autocast dtype of a training step on ``device``: bf16 on CUDA, none elsewhere.
+
+    bf16 keeps fp32's exponent range, so unlike fp16 it needs no loss scaling, and it is what
+    the gpu profile's throughput (and MFU) targets assume. It is a property of the device,
+    not of the experiment: configs (and their cache hashes) do not change, and provenance
+    records the device. CPU runs stay fp32, so the cpu book's numbers are unaffected.
+    """
+    dev = torch.device(device)
+    if dev.type != "cuda" or os.environ.get(AMP_ENV, "1").strip() == "0":
+        return None
+    return torch.bfloat16
+
+
 def _to_device(batch: Any, device: torch.device, channels_last: bool) -> Any:
     if isinstance(batch, torch.Tensor):
         batch = batch.to(device, non_blocking=True)
@@ -235,8 +253,11 @@ def train(
         raise ValueError(f"global batch {cfg.batch_size} does not split over {size} processes")
     dev = torch.device(device)
     model.to(dev)
-    if cfg.channels_last:
+    # channels_last on CUDA always (tensor cores want NHWC convolutions); on CPU as configured.
+    channels_last = cfg.channels_last or dev.type == "cuda"
+    if channels_last:
         model.to(memory_format=torch.channels_last)
+    amp = autocast_dtype(dev)
     optimizer = make_optimizer(model, cfg, param_groups)
     takes_step = "step" in inspect.signature(loss_fn).parameters
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, poly_lr_lambda(cfg.steps, cfg.poly_power, cfg.warmup_steps))
@@ -252,7 +273,8 @@ def train(
         start, history = int(state["step"]), list(state["history"])
     end = cfg.steps if cfg.stop_after is None else min(cfg.steps, cfg.stop_after)
     if start >= end:
-        return {"losses": history, "resumed_from": start, "clipped_steps": 0}
+        return {"losses": history, "resumed_from": start, "clipped_steps": 0,
+                "amp": str(amp).removeprefix("torch.") if amp is not None else None}
 
     net: nn.Module = model
     if size > 1:
@@ -275,9 +297,11 @@ def train(
         for j in range(rank, cfg.batch_size, size):
             torch.manual_seed(_mix(cfg.seed, step, j, 1))  # this sample's augmentation
             samples.append(dataset[global_idx[j]])
-        batch = _to_device(collate_fn(samples), dev, cfg.channels_last)
+        batch = _to_device(collate_fn(samples), dev, channels_last)
         torch.manual_seed(_mix(cfg.seed, step, rank, 2))  # dropout etc. in the forward pass
-        loss = loss_fn(net, batch, step=step) if takes_step else loss_fn(net, batch)
+        with torch.autocast(dev.type, dtype=amp or torch.bfloat16, enabled=amp is not None):
+            loss = loss_fn(net, batch, step=step) if takes_step else loss_fn(net, batch)
+        loss = loss.float()
         if not torch.isfinite(loss):
             _diverged(ckpt, f"{desc}: loss is {loss.item()} at step {step}")
         optimizer.zero_grad(set_to_none=True)
@@ -305,5 +329,6 @@ def train(
     bar.close()
     if size > 1:
         dist.barrier()
-    return {"losses": history, "resumed_from": start, "clipped_steps": clipped}
+    return {"losses": history, "resumed_from": start, "clipped_steps": clipped,
+            "amp": str(amp).removeprefix("torch.") if amp is not None else None}
 

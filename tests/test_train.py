@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from instseg_lib.train import FAULT_ENV, TrainConfig, batch_indices
+from instseg_lib.train import FAULT_ENV, TrainConfig, batch_indices, train
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "toy_training.py"
@@ -85,3 +85,45 @@ def test_ddp_two_processes_match_one_process_of_same_global_batch(tmp_path):
 
     init = toy_model(0.0).state_dict()
     assert any(not torch.allclose(init[k], a["model"][k]) for k in init)
+
+
+def test_autocast_is_bf16_on_cuda_only_and_can_be_turned_off(monkeypatch):
+    from instseg_lib.train import autocast_dtype
+
+    monkeypatch.delenv("INSTSEG_AMP", raising=False)
+    assert autocast_dtype("cpu") is None
+    assert autocast_dtype("cuda") is torch.bfloat16
+    assert autocast_dtype(torch.device("cuda", 1)) is torch.bfloat16
+    monkeypatch.setenv("INSTSEG_AMP", "0")
+    assert autocast_dtype("cuda") is None
+
+
+def test_cpu_training_reports_fp32_and_its_losses_are_float32():
+    model = torch.nn.Linear(3, 1)
+    data = [{"x": torch.randn(3), "y": torch.randn(1)} for _ in range(8)]
+    seen = []
+
+    def loss(m, b):
+        out = torch.nn.functional.mse_loss(m(b["x"]), b["y"])
+        seen.append(out.dtype)
+        return out
+
+    hist = train(model, data, loss, TrainConfig(steps=3, batch_size=4, optimizer="adam", lr=1e-2),
+                 checkpoint_path=None, progress=False)
+    assert hist["amp"] is None and set(seen) == {torch.float32} and len(hist["losses"]) == 3
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_training_runs_under_bf16_autocast():
+    model = torch.nn.Conv2d(3, 4, 3)
+    data = [{"x": torch.randn(3, 8, 8)} for _ in range(4)]
+    dtypes = []
+
+    def loss(m, b):
+        out = m(b["x"])
+        dtypes.append(out.dtype)
+        return out.square().mean()
+
+    hist = train(model, data, loss, TrainConfig(steps=2, batch_size=2, optimizer="adam", lr=1e-3),
+                 checkpoint_path=None, progress=False, device="cuda")
+    assert hist["amp"] == "bfloat16" and dtypes[0] == torch.bfloat16
