@@ -13,7 +13,7 @@ SMOKE_BOOK := build/book-smoke
 MATHJAX_DEB := /usr/share/javascript/mathjax/MathJax.js
 MATHJAX_NPM := build/mathjax/node_modules/mathjax/MathJax.js
 
-.PHONY: setup data book test bench clean mathjax
+.PHONY: setup check-profile data book test bench clean mathjax
 .DEFAULT_GOAL := book
 
 $(PY):
@@ -38,7 +38,12 @@ data: setup
 	@$(PY) -m instseg_lib.profiles $(PROFILE) >/dev/null
 	$(PY) -m instseg_lib.data.synthetic --all --profile $(PROFILE)
 
-book: data mathjax
+# Before the data: the gpu profile without CUDA is refused before hours of twin generation
+# (INSTSEG_ALLOW_GPU_PROFILE_ON_CPU=1 overrides; `make data PROFILE=gpu` alone is allowed).
+check-profile: setup
+	@$(PY) -m instseg_lib.profiles $(PROFILE) --check >/dev/null
+
+book: check-profile data mathjax
 	$(PY) -m instseg_lib.book execute --profile $(PROFILE)
 	$(PY) -m instseg_lib.book build
 

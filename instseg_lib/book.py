@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .experiments import atomic_write_bytes
 from .paths import REPO_ROOT
-from .profiles import UnknownProfileError, default_device, get_profile
+from .profiles import ProfileDeviceError, UnknownProfileError, check_can_start, default_device, get_profile
 
 BOOK_SRC = REPO_ROOT / "book"
 NOTEBOOK_SRC = REPO_ROOT / "notebooks"
@@ -196,6 +196,7 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
             kernel: str = "python3") -> dict:
     """Run every notebook of the toc with papermill; return and write the timings.
 
+    The gpu profile without CUDA is refused first (:func:`~instseg_lib.profiles.check_can_start`).
     With ``only``, just those notebooks run, and ``what_reproduced`` after them (it collects
     their verdicts and the wall time for the front page). Their times replace their entries in
     ``timings.json``; the other notebooks keep the times of the run that last executed them.
@@ -205,6 +206,7 @@ def execute(profile: str, book_dir: Path = BOOK_SRC, only: list[str] | None = No
     from papermill.exceptions import PapermillExecutionError
 
     get_profile(profile)  # fails early, in one line, on an unknown profile
+    check_can_start(profile)  # and on the gpu profile without a GPU, before any kernel starts
     _kernel_check(kernel)
     book_dir = Path(book_dir)
     sync_book_sources(book_dir)
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"book built: open file://{index}")
         else:
             print("\n".join(toc_notebooks()))
-    except (BookError, UnknownProfileError) as exc:
+    except (BookError, UnknownProfileError, ProfileDeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UnknownProfileError) else 1
     return 0

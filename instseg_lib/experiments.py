@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from .paths import REPO_ROOT, results_root
-from .profiles import Profile, default_device, get_profile
+from .profiles import Profile, check_can_start, default_device, get_profile
 
 RESULT_SCHEMA = 1
 
@@ -293,7 +293,9 @@ def run_experiment(
     """Run ``fn(config, ctx)`` once and cache its metrics with provenance.
 
     ``seed`` defaults to ``config.seed`` when the config has one, else 0. ``force``
-    defaults to ``$FORCE``. The function must return a JSON-serialisable mapping.
+    defaults to ``$FORCE``. The function must return a JSON-serialisable mapping. A run that
+    is not cached refuses to start at the gpu profile without CUDA
+    (:func:`~instseg_lib.profiles.check_can_start`); reading a cached one never does.
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
     if not name.replace("-", "").replace("_", "").isalnum():
@@ -309,6 +311,8 @@ def run_experiment(
 
     seed = int(getattr(config, "seed", 0) if seed is None else seed)
     device = device or default_device()
+    # Work starts here (a cached result above is only read): the gpu profile needs a GPU.
+    check_can_start(prof, device)
     ctx = RunContext(config=config, profile=prof, paper=paper, name=name, hash=config_hash(config),
                      seed=seed, device=device, result_path=result_path, checkpoint_path=ckpt_path)
     seed_everything(seed)

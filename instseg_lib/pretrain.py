@@ -1,10 +1,11 @@
 """Stand-in pretraining: the twin's "ImageNet" for every backbone the papers fine-tune.
 
 All five papers start from ImageNet-pretrained nets (Wu §2.3: "We initialize an FCRN from
-ResNet"). Where torchvision's ImageNet weights can be had (standard width 64, a machine
-with the weights in ``TORCH_HOME`` or online) :func:`initialise_backbone` loads them. At the
-cpu profile's quarter width no such weights exist, so each backbone is pretrained here, as
-ImageNet models are, by **classifying object-centric crops**:
+ResNet"). At standard width 64 :func:`initialise_backbone` loads torchvision's ImageNet
+weights (:mod:`instseg_lib.models.weights`: verified, cached in ``$TORCH_HOME``); a run whose
+weights cannot be had stops, unless ``INSTSEG_INIT_FALLBACK=standin`` asks for the stand-in
+below. At the smoke and cpu profiles' narrower widths no such weights exist, so each backbone
+is pretrained here, as ImageNet models are, by **classifying object-centric crops**:
 
 - the crops come from twin scenes rendered with their own scene seed
   (:data:`PRETRAIN_SCENE_SEED`), so no pretraining image is an image of any evaluation
@@ -32,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,8 @@ def pretrain_config(profile: Profile | str, arch: str) -> PretrainConfig:
 
 
 ARCHS = ("resnet50", "resnet101", "resnet152", "vgg16", "alexnet")
+# Architectures whose fallback to the stand-in was warned about: once per process each.
+_WARNED_FALLBACK: set[str] = set()
 #: The PFN trunks among them (:mod:`instseg_lib.models.vgg`).
 VGG_ARCHS = ("vgg16", "alexnet")
 
@@ -354,26 +358,43 @@ def init_key(profile: Profile | str, depth: int | str, width: int | None = None)
 def initialise_backbone(backbone: nn.Module, profile: Profile | str, arch: str | None = None) -> dict[str, Any]:
     """Initialise ``backbone`` as the papers do, from ImageNet, or from its stand-in.
 
-    ImageNet weights (torchvision) are used when they exist for this width (64) and can be
-    loaded; otherwise the cached stand-in pretraining of this architecture and width
-    (trained first if absent). The returned record goes into provenance and captions:
-    ``{"init": "imagenet" | "stand-in", "weights": ..., "reason": ...}``.
+    At width 64 the ImageNet weights of :mod:`instseg_lib.models.weights` (torchvision's, from
+    the verified cache, downloaded if need be) are used; when they cannot be had the run stops
+    with :class:`~instseg_lib.models.weights.WeightsUnavailableError`, unless
+    ``$INSTSEG_INIT_FALLBACK=standin`` asks for the stand-in (one warning, and the record's
+    ``reason`` and ``imagenet_unavailable`` say why). At other widths no ImageNet weights exist:
+    the cached stand-in pretraining of this architecture and width (trained first if absent) is
+    used, as always. The returned record goes into provenance and captions:
+    ``{"init": "imagenet" | "stand-in", "weights": ..., "reason": ...}`` (imagenet adds the
+    file's ``url`` and ``sha256``).
     """
     from .models.backbones import load_imagenet_weights
     from .models.vgg import load_vgg_imagenet_weights
+    from .models.weights import FALLBACK_ENV, WeightsUnavailableError, fallback_requested
 
     arch = arch or getattr(backbone, "arch", None) or f"resnet{backbone.depth}"
+    unavailable = None
     if backbone.width == 64:
         loader = load_vgg_imagenet_weights if arch in VGG_ARCHS else load_imagenet_weights
-        info = loader(backbone, True)
-        if info["pretrained"]:
-            return {"init": "imagenet", **info}
+        try:
+            return {"init": "imagenet", **loader(backbone, True, fallback=False)}
+        except WeightsUnavailableError as err:
+            if not fallback_requested():
+                raise
+            unavailable = err.cause
+            if arch not in _WARNED_FALLBACK:
+                _WARNED_FALLBACK.add(arch)
+                warnings.warn(f"ImageNet weights for {arch} unavailable ({err.cause}); {FALLBACK_ENV} asks for the "
+                              f"stand-in pretraining instead", RuntimeWarning, stacklevel=2)
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = replace(pretrain_config(p, arch), width=backbone.width)
     state, res = standin_state(cfg)
     backbone.load_state_dict(state, strict=True)
+    reason = (f"twin stand-in for ImageNet: {cfg.arch} at width {cfg.width} classifying "
+              f"{res.metrics['n_train']} object and stuff crops, {res.metrics['val_accuracy']:.1f}% val "
+              f"accuracy over {res.metrics['n_classes']} classes")
+    if unavailable is None:
+        return {"init": "stand-in", "pretrained": True, "weights": f"{res.path.stem}", "reason": reason}
     return {"init": "stand-in", "pretrained": True, "weights": f"{res.path.stem}",
-            "reason": (f"twin stand-in for ImageNet: {cfg.arch} at width {cfg.width} classifying "
-                       f"{res.metrics['n_train']} object and stuff crops, {res.metrics['val_accuracy']:.1f}% val "
-                       f"accuracy over {res.metrics['n_classes']} classes")}
-
+            "reason": f"{FALLBACK_ENV} fallback, ImageNet weights unavailable; {reason}",
+            "imagenet_unavailable": unavailable}

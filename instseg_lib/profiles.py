@@ -9,6 +9,12 @@ never branches on the profile name; it reads sizes, steps and widths from here.
   images; trends should be visible.
 - ``gpu``: one or more GPUs. Standard-width models, full-size synthetic sets, and the real
   datasets when they are present.
+
+Reading a profile's numbers is always allowed (``get_profile("gpu").train_steps``: plans,
+config hashes). Starting work at the gpu profile without a CUDA device is refused
+(:func:`check_can_start`, called where experiments run and where the book executes): it
+would silently train standard-width nets for 20,000 steps on the CPU.
+``INSTSEG_ALLOW_GPU_PROFILE_ON_CPU=1`` (:data:`ALLOW_GPU_ON_CPU_ENV`) lets it start anyway.
 """
 
 from __future__ import annotations
@@ -18,10 +24,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
+#: Set to 1 to start work at the gpu profile on a machine without CUDA anyway.
+ALLOW_GPU_ON_CPU_ENV = "INSTSEG_ALLOW_GPU_PROFILE_ON_CPU"
 
 
 class UnknownProfileError(ValueError):
     """Raised for a profile name outside :data:`PROFILE_NAMES`."""
+
+
+class ProfileDeviceError(RuntimeError):
+    """Work at the gpu profile was about to start without a CUDA device."""
 
 
 @dataclass(frozen=True)
@@ -123,15 +135,48 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def check_can_start(profile: Profile | str, device: str | None = None) -> None:
+    """Refuse to start work at the gpu profile unless it runs on an available CUDA device.
+
+    ``device`` is where the work would run (default :func:`default_device`). Call this where
+    work starts (an experiment that is not cached, the book's executor), never where a
+    profile is merely read. ``$INSTSEG_ALLOW_GPU_PROFILE_ON_CPU=1`` skips the check. Raises
+    :class:`ProfileDeviceError` naming the override.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    if prof.name != "gpu" or os.environ.get(ALLOW_GPU_ON_CPU_ENV, "").strip().lower() in {"1", "true", "yes"}:
+        return
+    import torch
+
+    device = device or default_device()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return
+    why = ("torch.cuda.is_available() is False on this machine" if not torch.cuda.is_available()
+           else f"the device is {device!r} (INSTSEG_DEVICE)")
+    raise ProfileDeviceError(
+        f"the gpu profile needs a CUDA GPU and {why}: it trains width-{prof.width} nets for {prof.train_steps:,} "
+        f"steps, days on a CPU. Use PROFILE=cpu (or smoke) here, or set {ALLOW_GPU_ON_CPU_ENV}=1 to run the gpu "
+        f"profile on this device anyway"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m instseg_lib.profiles NAME``: print the profile, or a one-line error."""
+    """``python -m instseg_lib.profiles [NAME] [--check]``: print the profile, or a one-line error.
+
+    ``--check`` also refuses, as work would be (:func:`check_can_start`), a profile this
+    machine cannot run (the gpu profile without CUDA); ``make book`` asks it first.
+    """
     import json
     import sys
 
     args = sys.argv[1:] if argv is None else argv
+    check = "--check" in args
+    names = [a for a in args if a != "--check"]
     try:
-        prof = get_profile(args[0] if args else None)
-    except UnknownProfileError as exc:
+        prof = get_profile(names[0] if names else None)
+        if check:
+            check_can_start(prof)
+    except (UnknownProfileError, ProfileDeviceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(prof.as_dict(), indent=1))

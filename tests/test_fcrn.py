@@ -17,7 +17,7 @@ from instseg_lib.models import (
     predict_multiview,
     select_class_boxes,
 )
-from instseg_lib.models import backbones
+from instseg_lib.models import backbones, weights
 
 # Table 1 of the paper: (depth, resolution, kernel, dilation, printed FoV).
 TABLE1 = [
@@ -134,19 +134,34 @@ def test_predict_multiview_averages_probabilities():
 
 def _fresh_weight_state(monkeypatch):
     monkeypatch.setattr(backbones, "_WARNED", set())
-    monkeypatch.setattr(backbones, "_FAILED", {})
+    monkeypatch.setattr(weights, "_FAILED", {})
     monkeypatch.delenv("INSTSEG_OFFLINE", raising=False)
+    monkeypatch.delenv(weights.FALLBACK_ENV, raising=False)
 
 
-def test_pretrained_offline_falls_back_and_warns_once(monkeypatch):
-    _fresh_weight_state(monkeypatch)
-    calls = []
-
-    def offline(depth, timeout_s):
+def _unavailable(calls):
+    def load(depth, timeout_s):
         calls.append(depth)
-        raise OSError("network unreachable")
+        e = weights.entry(f"resnet{depth}")
+        raise weights.WeightsUnavailableError(e, weights.cache_dir() / e.filename, "network unreachable")
 
-    monkeypatch.setattr(backbones, "_load_imagenet_state", offline)
+    return load
+
+
+def test_pretrained_unavailable_stops_the_run(monkeypatch):
+    """At width 64 weights that cannot be had are an error, not a silent random initialisation."""
+    _fresh_weight_state(monkeypatch)
+    monkeypatch.setattr(backbones, "_load_imagenet_state", _unavailable([]))
+    with pytest.raises(weights.WeightsUnavailableError, match="network unreachable") as err:
+        FCRN(FCRNConfig(width=64, num_classes=3, pretrained=True))
+    assert weights.FALLBACK_ENV in str(err.value) and "resnet50-0676ba61.pth" in str(err.value)
+
+
+def test_pretrained_unavailable_with_fallback_keeps_random_init_and_warns_once(monkeypatch):
+    _fresh_weight_state(monkeypatch)
+    monkeypatch.setenv(weights.FALLBACK_ENV, "standin")
+    calls = []
+    monkeypatch.setattr(backbones, "_load_imagenet_state", _unavailable(calls))
     cfg = FCRNConfig(width=64, num_classes=3, pretrained=True)
     with pytest.warns(RuntimeWarning, match="random initialisation"):
         model = FCRN(cfg)
@@ -154,15 +169,16 @@ def test_pretrained_offline_falls_back_and_warns_once(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise
         again = FCRN(cfg)
-    assert again.init_info["pretrained"] is False and calls == [50]  # no retry
+    assert again.init_info["pretrained"] is False and calls == [50, 50]
 
 
 def test_pretrained_loads_when_available(monkeypatch):
     _fresh_weight_state(monkeypatch)
     ref = torchvision.models.resnet50().state_dict()
-    monkeypatch.setattr(backbones, "_load_imagenet_state", lambda depth, timeout_s: ref)
+    source = {"url": weights.entry("resnet50").url, "sha256": "0676ba61" + "0" * 56}
+    monkeypatch.setattr(backbones, "_load_imagenet_state", lambda depth, timeout_s: (ref, source))
     model = FCRN(FCRNConfig(width=64, num_classes=3, pretrained=True))
-    assert model.init_info["pretrained"] is True
+    assert model.init_info["pretrained"] is True and model.init_info["url"] == source["url"]
     torch.testing.assert_close(model.backbone.conv1.weight, ref["conv1.weight"])
 
 

@@ -16,7 +16,7 @@ from instseg_lib.models import (
     largefov_dilation,
     receptive_field,
 )
-from instseg_lib.models import vgg
+from instseg_lib.models import vgg, weights
 
 
 @pytest.mark.parametrize("arch", ["vgg16", "alexnet"])
@@ -123,8 +123,9 @@ def test_invalid_arguments():
 # --------------------------------------------------------------------------- ImageNet weights
 def _fresh(monkeypatch):
     monkeypatch.setattr(vgg, "_WARNED", set())
-    monkeypatch.setattr(vgg, "_FAILED", {})
+    monkeypatch.setattr(weights, "_FAILED", {})
     monkeypatch.delenv("INSTSEG_OFFLINE", raising=False)
+    monkeypatch.delenv(weights.FALLBACK_ENV, raising=False)
 
 
 @pytest.mark.parametrize("arch,bn,ctor", [("vgg16", False, torchvision.models.vgg16),
@@ -133,9 +134,11 @@ def _fresh(monkeypatch):
 def test_imagenet_mapping_decimates_fc_layers(monkeypatch, arch, bn, ctor):
     _fresh(monkeypatch)
     ref = ctor().state_dict()
-    monkeypatch.setattr(vgg, "_load_imagenet_state", lambda key, timeout_s: ref)
+    source = {"url": weights.entry(vgg._REGISTRY_ARCH[arch, bn]).url, "sha256": "0" * 64}
+    monkeypatch.setattr(vgg, "_load_imagenet_state", lambda key, timeout_s: (ref, source))
     m = DeepLabLargeFOV(3, arch=arch, width=64, batch_norm=bn, pretrained=True)
     assert m.init_info["pretrained"] is True and "decimated" in m.init_info["weights"]
+    assert m.init_info["url"] == source["url"]
     t = m.backbone
     torch.testing.assert_close(t.features[0].weight, ref["features.0.weight"])
     k6, k7 = vgg._TV_FC[arch]
@@ -148,30 +151,35 @@ def test_imagenet_mapping_decimates_fc_layers(monkeypatch, arch, bn, ctor):
     torch.testing.assert_close(t.fc7.bias, ref[f"{k7}.bias"][::4])
 
 
-def test_offline_falls_back_and_warns_once(monkeypatch):
+def test_unavailable_stops_unless_the_fallback_is_asked_for(monkeypatch):
     _fresh(monkeypatch)
     calls = []
 
-    def offline(key, timeout_s):
+    def unavailable(key, timeout_s):
         calls.append(key)
-        raise OSError("network unreachable")
+        e = weights.entry(vgg._REGISTRY_ARCH[key])
+        raise weights.WeightsUnavailableError(e, weights.cache_dir() / e.filename, "network unreachable")
 
-    monkeypatch.setattr(vgg, "_load_imagenet_state", offline)
+    monkeypatch.setattr(vgg, "_load_imagenet_state", unavailable)
+    with pytest.raises(weights.WeightsUnavailableError, match="network unreachable"):
+        DeepLabLargeFOV(3, width=64, pretrained=True)
+    monkeypatch.setenv(weights.FALLBACK_ENV, "standin")
     with pytest.warns(RuntimeWarning, match="random initialisation"):
         m = DeepLabLargeFOV(3, width=64, pretrained=True)
     assert m.init_info["pretrained"] is False and "network unreachable" in m.init_info["reason"]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         again = DeepLabLargeFOV(3, width=64, pretrained=True)
-    assert again.init_info["pretrained"] is False and calls == [("vgg16", False)]
+    assert again.init_info["pretrained"] is False and calls == [("vgg16", False)] * 3
 
 
-def test_offline_env_and_quarter_width_need_no_network(monkeypatch):
+def test_offline_env_and_quarter_width_need_no_network(monkeypatch, tmp_path):
     _fresh(monkeypatch)
-    monkeypatch.setattr(vgg, "_load_imagenet_state", lambda *a: pytest.fail("must not try to download"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    monkeypatch.setattr(weights, "_download", lambda *a: pytest.fail("must not try to download"))
     monkeypatch.setenv("INSTSEG_OFFLINE", "1")
-    with pytest.warns(RuntimeWarning, match="INSTSEG_OFFLINE"):
-        assert DeepLabLargeFOV(3, width=64, pretrained=True).init_info["pretrained"] is False
+    with pytest.raises(weights.WeightsUnavailableError, match="INSTSEG_OFFLINE"):
+        DeepLabLargeFOV(3, width=64, pretrained=True)
     with pytest.warns(RuntimeWarning, match="width 64 only"):
         assert DeepLabLargeFOV(3, width=16, pretrained=True).init_info["pretrained"] is False
 

@@ -10,6 +10,8 @@ AlexNet :class:`VGGTrunk` of :mod:`.vgg`; the instance-level network :class:`PFN
 :mod:`.pfn`.
 :mod:`.crf`: the one dense CRF (mean field as a layer, Krähenbühl & Koltun 2011; CRF-RNN),
 reused by Arnab & Torr 2017, PFN and BoxSup: :class:`DenseCRF`, :func:`dense_crf`.
+:mod:`.weights`: the registry of torchvision's ImageNet weights (URL and published hash),
+verified and cached in ``$TORCH_HOME``.
 """
 
 from .backbones import ScaledResNet, load_imagenet_weights
@@ -39,8 +41,11 @@ from .fcrn import (
 )
 from .pfn import PFN, PFNConfig, coordinate_maps
 from .vgg import DeepLabLargeFOV, VGGTrunk, largefov_dilation, load_vgg_imagenet_weights, receptive_field
+from .weights import IMAGENET_WEIGHTS, WeightsUnavailableError
 
 __all__ = [
+    "IMAGENET_WEIGHTS",
+    "WeightsUnavailableError",
     "DetectionPotential",
     "HigherOrder",
     "FATHI_TAUS",

@@ -7,20 +7,20 @@ feature map has stride 8 or 16 (Table 1 "Resolution" 1/8, 1/16).
 :class:`ScaledResNet` reuses torchvision's ``Bottleneck`` and ``ResNet._make_layer`` but
 makes the base width a parameter: width 64 is the standard network (parameter names and
 shapes equal torchvision's ``resnet50/101/152`` state dict minus ``fc``, so ImageNet
-weights load); width 16 is a quarter-width network with the same depth structure, used
-by the ``cpu`` profile.
+weights load, see :func:`load_imagenet_weights` and :mod:`.weights`); width 16 is a
+quarter-width network with the same depth structure, used by the ``cpu`` profile.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from typing import Any
 
 import torch
 from torch import nn
 from torchvision.models import resnet as tv_resnet
+
+from . import weights
 
 #: Blocks per stage for each depth (He et al. 2016, Table 1).
 RESNET_LAYERS: dict[int, list[int]] = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3], 152: [3, 8, 36, 3]}
@@ -38,10 +38,9 @@ _WEIGHTS = {
     152: tv_resnet.ResNet152_Weights.IMAGENET1K_V1,
 }
 
-# Reasons already warned about, so an offline run warns once, not once per model.
+# Reasons already warned about, so an offline run warns once, not once per model (a failed
+# download is not retried in the process either: instseg_lib.models.weights remembers it).
 _WARNED: set[str] = set()
-# Weights that failed to load in this process: later models skip the retry.
-_FAILED: dict[int, str] = {}
 
 
 class ScaledResNet(tv_resnet.ResNet):
@@ -106,30 +105,27 @@ class ScaledResNet(tv_resnet.ResNet):
         return x
 
 
-def _load_imagenet_state(depth: int, timeout_s: float) -> dict[str, torch.Tensor]:
-    """ImageNet state dict through torchvision's weights API (hub cache first).
-
-    A socket timeout bounds the download so an offline machine fails fast, never hangs.
-    """
-    weights = _WEIGHTS[depth]
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)
-    try:
-        return weights.get_state_dict(progress=False, check_hash=False)
-    finally:
-        socket.setdefaulttimeout(old)
+def _load_imagenet_state(depth: int, timeout_s: float) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """ImageNet state dict and its ``{"url", "sha256"}`` from the verified cache
+    (:func:`instseg_lib.models.weights.load_imagenet_state`; downloaded first if need be)."""
+    return weights.load_imagenet_state(f"resnet{depth}", timeout_s)
 
 
 def load_imagenet_weights(
-    backbone: ScaledResNet, pretrained: bool, timeout_s: float = 10.0
+    backbone: ScaledResNet, pretrained: bool, timeout_s: float = 10.0, *, fallback: bool | None = None
 ) -> dict[str, Any]:
     """Initialise ``backbone`` from ImageNet (§2.3: "We initialize an FCRN from ResNet").
 
     Returns the provenance record ``{"pretrained": bool, "weights": str|None,
-    "reason": str}``. Pretraining needs ``width == 64``. When the weights cannot be had
-    (offline, no hub cache, or ``$INSTSEG_OFFLINE`` set) the backbone keeps its random
-    initialisation and a warning is issued once; a failed load is not retried in the
-    same process.
+    "reason": str}``, plus ``url`` and ``sha256`` of the file when the weights loaded.
+    Pretraining needs ``width == 64``; at other widths the backbone keeps its random
+    initialisation (one warning). At width 64, weights that cannot be had (no network,
+    ``$INSTSEG_OFFLINE`` with nothing cached, a failed download) raise
+    :class:`~instseg_lib.models.weights.WeightsUnavailableError`, unless ``fallback`` (default:
+    ``$INSTSEG_INIT_FALLBACK=standin``, :func:`~instseg_lib.models.weights.fallback_requested`)
+    asks to go on: the backbone then keeps its random initialisation, one warning is issued
+    and the record says why (:func:`instseg_lib.pretrain.initialise_backbone` uses the stand-in
+    pretraining instead).
     """
     if not pretrained:
         return {"pretrained": False, "weights": None, "reason": "pretrained=False"}
@@ -140,26 +136,17 @@ def load_imagenet_weights(
         )
         return _fallback(reason, key="width")
     name = f"{_WEIGHTS[backbone.depth]}"
-    if os.environ.get("INSTSEG_OFFLINE"):
-        _FAILED.setdefault(
-            backbone.depth,
-            f"INSTSEG_OFFLINE is set: {name} not loaded; random initialisation instead "
-            "of ImageNet pretraining",
-        )
-    if backbone.depth in _FAILED:
-        return _fallback(_FAILED[backbone.depth], key="unavailable")
     try:
-        state = _load_imagenet_state(backbone.depth, timeout_s)
-    except Exception as err:  # noqa: BLE001 - any failure (offline, bad cache) falls back
-        reason = (
-            f"could not load {name} ({type(err).__name__}: {err}); "
-            "random initialisation instead of ImageNet pretraining"
-        )
-        _FAILED[backbone.depth] = reason
-        return _fallback(reason, key="unavailable")
+        state, source = _load_imagenet_state(backbone.depth, timeout_s)
+    except weights.WeightsUnavailableError as err:
+        if not (weights.fallback_requested() if fallback is None else fallback):
+            raise
+        reason = (f"{name} not loaded: {err.cause}; {weights.FALLBACK_ENV} asks to go on: random "
+                  "initialisation instead of ImageNet pretraining")
+        return _fallback(reason, key=f"unavailable {name}")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
     backbone.load_state_dict(state, strict=True)
-    return {"pretrained": True, "weights": name, "reason": "loaded"}
+    return {"pretrained": True, "weights": name, "reason": "loaded", **source}
 
 
 def _fallback(reason: str, key: str) -> dict[str, Any]:

@@ -43,8 +43,6 @@ classifier.
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from typing import Any, Literal, Sequence
 
@@ -53,6 +51,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import AlexNet_Weights
 from torchvision.models import vgg as tv_vgg
+
+from . import weights
 
 #: Trunk architectures and their layer lists: ``int`` a 3x3 conv with that many channels at
 #: width 64, ``(channels, kernel, stride)`` a conv, ``"M"`` a max pool (torchvision's order).
@@ -84,9 +84,11 @@ _TV_FC = {"vgg16": ("classifier.0", "classifier.3"), "alexnet": ("classifier.1",
 #: Spatial size of torchvision's fc6 input (VGG 7x7 after pool5, AlexNet 6x6 after avgpool).
 _TV_FC6_SIZE = {"vgg16": 7, "alexnet": 6}
 
-# Reasons already warned about / weights that failed in this process (as in backbones.py).
+#: Their names in the registry of :mod:`.weights`.
+_REGISTRY_ARCH = {("vgg16", False): "vgg16", ("vgg16", True): "vgg16_bn", ("alexnet", False): "alexnet"}
+
+# Reasons already warned about (as in backbones.py).
 _WARNED: set[str] = set()
-_FAILED: dict[str, str] = {}
 
 
 def largefov_dilation(crop_size: int, paper_dilation: int = LARGEFOV_DILATION,
@@ -303,25 +305,23 @@ def imagenet_to_trunk(state: dict[str, torch.Tensor], arch: str) -> dict[str, to
     return out
 
 
-def _load_imagenet_state(key: tuple[str, bool], timeout_s: float) -> dict[str, torch.Tensor]:
-    """torchvision's ImageNet state dict (hub cache first); a socket timeout bounds the
-    download so an offline machine fails fast instead of hanging."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)
-    try:
-        return _WEIGHTS[key].get_state_dict(progress=False, check_hash=False)
-    finally:
-        socket.setdefaulttimeout(old)
+def _load_imagenet_state(key: tuple[str, bool], timeout_s: float) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """torchvision's ImageNet state dict and its ``{"url", "sha256"}`` from the verified cache
+    (:func:`instseg_lib.models.weights.load_imagenet_state`; downloaded first if need be)."""
+    return weights.load_imagenet_state(_REGISTRY_ARCH[key], timeout_s)
 
 
-def load_vgg_imagenet_weights(trunk: VGGTrunk, pretrained: bool, timeout_s: float = 10.0) -> dict[str, Any]:
+def load_vgg_imagenet_weights(trunk: VGGTrunk, pretrained: bool, timeout_s: float = 10.0, *,
+                              fallback: bool | None = None) -> dict[str, Any]:
     """Initialise ``trunk`` from torchvision's ImageNet VGG-16 / AlexNet (PFN §3.1: "fine-tuned
     based on the publicly available pre-trained VGG 16-layer classification network").
 
     Mirrors :func:`instseg_lib.models.backbones.load_imagenet_weights`: returns
-    ``{"pretrained": bool, "weights": str | None, "reason": str}``; needs ``width == 64``;
-    offline (no hub cache, no network, or ``$INSTSEG_OFFLINE``) the trunk keeps its random
-    initialisation, one warning is issued and the load is not retried in this process.
+    ``{"pretrained": bool, "weights": str | None, "reason": str}`` (plus the file's ``url`` and
+    ``sha256`` when loaded); needs ``width == 64`` (other widths keep their random
+    initialisation, one warning); at width 64 weights that cannot be had raise
+    :class:`~instseg_lib.models.weights.WeightsUnavailableError` unless ``fallback`` (default
+    ``$INSTSEG_INIT_FALLBACK=standin``) asks to go on with the random initialisation.
     """
     if not pretrained:
         return {"pretrained": False, "weights": None, "reason": "pretrained=False"}
@@ -330,20 +330,16 @@ def load_vgg_imagenet_weights(trunk: VGGTrunk, pretrained: bool, timeout_s: floa
                          "random initialisation", key="width")
     key = (trunk.arch, trunk.batch_norm)
     name = f"{_WEIGHTS[key]}"
-    if os.environ.get("INSTSEG_OFFLINE"):
-        _FAILED.setdefault(name, f"INSTSEG_OFFLINE is set: {name} not loaded; random initialisation instead "
-                                 "of ImageNet pretraining")
-    if name in _FAILED:
-        return _fallback(_FAILED[name], key="unavailable")
     try:
-        state = _load_imagenet_state(key, timeout_s)
-    except Exception as err:  # noqa: BLE001 - any failure (offline, bad cache) falls back
-        reason = (f"could not load {name} ({type(err).__name__}: {err}); "
-                  "random initialisation instead of ImageNet pretraining")
-        _FAILED[name] = reason
-        return _fallback(reason, key="unavailable")
+        state, source = _load_imagenet_state(key, timeout_s)
+    except weights.WeightsUnavailableError as err:
+        if not (weights.fallback_requested() if fallback is None else fallback):
+            raise
+        return _fallback(f"{name} not loaded: {err.cause}; {weights.FALLBACK_ENV} asks to go on: random "
+                         "initialisation instead of ImageNet pretraining", key=f"unavailable {name}")
     trunk.load_state_dict(imagenet_to_trunk(state, trunk.arch), strict=True)
-    return {"pretrained": True, "weights": f"{name} (fc6/fc7 decimated as in DeepLab-LargeFOV)", "reason": "loaded"}
+    return {"pretrained": True, "weights": f"{name} (fc6/fc7 decimated as in DeepLab-LargeFOV)", "reason": "loaded",
+            **source}
 
 
 def _fallback(reason: str, key: str) -> dict[str, Any]:
