@@ -7,8 +7,9 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..paths import data_root, data_source, real_data_root, real_dataset_root, results_dir
 from ..profiles import Profile, get_profile
-from .base import SegDataset
+from .base import DATA_SCRIPTS, SegDataset
 from .errors import MissingDatasetError
 from .synthetic import is_complete, read_marker, twin_root
 
@@ -35,13 +36,28 @@ def open_dataset(name: str, split: str, root: str | Path | None = None, profile:
     """A torch ``Dataset`` of :class:`~.sample.Sample` for ``name`` in ``voc, sbd, cityscapes,
     context, coco, boxes``.
 
-    ``root=None`` reads the synthetic twin at ``data_root()/<profile>/<name>`` (profile:
-    ``$PROFILE``, else ``cpu``); a missing or incomplete twin raises
-    :class:`~.errors.MissingDatasetError` naming the generator command. With a ``root``,
-    the real dataset's layout is read there; a missing one names its ``data_scripts`` command.
+    ``root=None`` reads what ``INSTSEG_DATASETS`` selects (:func:`instseg_lib.paths.data_source`):
+
+    - ``twin`` (the default): the synthetic twin at ``data_root()/<profile>/<name>`` (profile:
+      ``$PROFILE``, else ``cpu``); a missing or incomplete twin raises
+      :class:`~.errors.MissingDatasetError` naming the generator command.
+    - ``real``: the real dataset at ``real_dataset_root(name)`` (``INSTSEG_REAL_ROOT/<name>``);
+      a missing one names its ``data_scripts`` command. The profile then sets sizes, not data.
+
+    With a ``root``, the real dataset's layout is read there; a missing one names its
+    ``data_scripts`` command, a wrong layout what was looked for.
     """
     cls = _reader_class(name)
-    if root is None:
+    if root is None and data_source() == "real":
+        root = real_dataset_root(name)
+        if not root.is_dir():
+            raise MissingDatasetError(
+                f"{name}: INSTSEG_DATASETS=real reads the real dataset at {root}, which does not exist. Download "
+                f"and arrange it with `{DATA_SCRIPTS[name].format(root=root)}` (or point INSTSEG_REAL_ROOT at the "
+                f"folder that holds {name}/, or INSTSEG_{name.upper()}_ROOT at the dataset itself), or unset "
+                f"INSTSEG_DATASETS to use the synthetic twin."
+            )
+    elif root is None:
         prof = profile if isinstance(profile, Profile) else get_profile(profile)
         root = twin_root(name, prof)
         if not is_complete(root):
@@ -53,6 +69,33 @@ def open_dataset(name: str, split: str, root: str | Path | None = None, profile:
                 f"which `make data PROFILE={prof.name}` runs)."
             )
     return cls(root, split, transform=transform, **kwargs)
+
+
+#: How captions name each dataset: the real one, and the twin (the twin's words are those the
+#: book's captions always used).
+REAL_LABELS = {"voc": "PASCAL VOC 2012", "sbd": "SBD", "cityscapes": "Cityscapes", "context": "PASCAL-Context",
+               "coco": "COCO 2017", "boxes": "PASCAL VOC 2007 boxes"}
+TWIN_LABELS = {"voc": "VOC twin", "sbd": "SBD twin", "cityscapes": "Cityscapes twin", "context": "Context twin",
+               "coco": "COCO twin", "boxes": "boxes twin"}
+
+
+def dataset_label(name: str, split: str | None = None) -> str:
+    """The dataset's name as a caption says it, for the active source: ``dataset_label("voc", "val")``
+    is ``"VOC twin val"`` on the twin and ``"PASCAL VOC 2012 val"`` on the real data."""
+    table = REAL_LABELS if data_source() == "real" else TWIN_LABELS
+    if name not in table:
+        raise ValueError(f"unknown dataset {name!r}; use one of {', '.join(NAMES)}")
+    return f"{table[name]} {split}" if split else table[name]
+
+
+def data_source_summary(profile: str | Profile | None = None) -> str:
+    """One line for a notebook to print: which datasets ``open_dataset`` reads, and from where."""
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    if data_source() == "real":
+        return (f"datasets: the real ones under {real_data_root()} (INSTSEG_DATASETS=real), {prof.name} profile; "
+                f"results in {results_dir(prof.name)}")
+    return (f"datasets: the synthetic twin under {data_root() / prof.name}, {prof.name} profile; results in "
+            f"{results_dir(prof.name)} (INSTSEG_DATASETS=real reads the real datasets under INSTSEG_REAL_ROOT)")
 
 
 def dataset_fingerprint(root: str | Path) -> str:

@@ -153,7 +153,7 @@ from ..experiments import result_paths as experiment_paths
 from ..losses import bootstrapped_cross_entropy
 from ..metrics import SemanticEvaluator
 from ..models import DeepLabLargeFOV, dense_crf, largefov_dilation, scale_position_widths
-from ..paths import results_root
+from ..paths import results_dir
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..papers.schema import Noise
@@ -561,12 +561,12 @@ def crf_probabilities(probs: torch.Tensor, image: np.ndarray, crf: CRFSettings) 
 def candidates_for(sample, dataset: str, setting: str, profile: str) -> Candidates:
     """The image's candidate segments of a :data:`PROPOSAL_SETTINGS` setting.
 
-    Each method's candidates are cached per image under ``results/<profile>/proposals/<dataset>``
+    Each method's candidates are cached per image under ``results_dir(profile)/proposals/<dataset>``
     (:func:`~instseg_lib.proposals.cached_proposals`); a pooled setting also caches the pool
     (``pool-<hash>/<image_id>.npz``, checked against the image and the methods' parameters),
     since pooling costs more than a label update's other steps together.
     """
-    cache = results_root() / profile / "proposals" / dataset
+    cache = results_dir(profile) / "proposals" / dataset
     specs = PROPOSAL_SETTINGS[setting]
     if len(specs) == 1:
         return cached_proposals(sample.image, sample.image_id, specs[0][0], specs[0][1], cache)
