@@ -277,12 +277,16 @@ def result_paths(config: Any, *, paper: str, name: str, profile: Profile) -> tup
 
 def data_provenance(profile: Profile) -> dict[str, Any]:
     """Which data a run reads: ``data_source`` (``twin`` or ``real``) and its root (and any
-    ``INSTSEG_<NAME>_ROOT`` overrides of a real root)."""
+    ``INSTSEG_<NAME>_ROOT`` overrides of a real root, and the short side real images are read
+    at, ``None`` for native: :func:`~instseg_lib.data.registry.real_image_size`)."""
     if data_source() == "twin":
         return {"data_source": "twin", "data_root": str(data_root() / profile.name)}
+    from .data.registry import real_image_size
+
     overrides = real_root_overrides()
     return {"data_source": "real", "data_root": str(real_data_root()),
-            **({"data_root_overrides": overrides} if overrides else {})}
+            **({"data_root_overrides": overrides} if overrides else {}),
+            "real_image_size": real_image_size(profile)}
 
 
 def _stale(provenance: Mapping[str, Any], current: Mapping[str, Any]) -> str:

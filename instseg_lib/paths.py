@@ -78,6 +78,15 @@ def results_dir(profile: str) -> Path:
     return results_root() / (profile if data_source() == "twin" else f"{profile}-real")
 
 
+def data_identity() -> tuple[str, ...]:
+    """What ``open_dataset(name, split)`` reads right now, as a hashable key: the source and its
+    root(s). In-process caches of anything computed from the data (templates, score maps) add it
+    to their keys, so switching ``INSTSEG_DATASETS`` or a root mid-process never reuses them."""
+    if data_source() == "twin":
+        return ("twin", str(data_root()))
+    return ("real", str(real_data_root()), *sorted(f"{k}={v}" for k, v in real_root_overrides().items()))
+
+
 def realdata_root() -> Path | None:
     """The folder of genuine dataset files used by reader tests, or ``None`` when absent.
 

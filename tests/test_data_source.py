@@ -10,8 +10,11 @@ import warnings
 import pytest
 
 from instseg_lib import experiments as ex
-from instseg_lib.data import MissingDatasetError, NAMES, dataset_label, data_source_summary, open_dataset
-from instseg_lib.paths import data_source, real_data_root, real_dataset_root, realdata_root, results_dir
+from instseg_lib.data import (MissingDatasetError, NAMES, data_source_summary, dataset_fingerprint, dataset_label,
+                              open_dataset)
+from instseg_lib.data.registry import real_image_size
+from instseg_lib.paths import (data_identity, data_source, real_data_root, real_dataset_root, realdata_root,
+                               results_dir)
 from instseg_lib.profiles import get_profile
 
 
@@ -71,10 +74,31 @@ def test_a_per_dataset_root_overrides_the_real_root(env, monkeypatch):
 
 
 @pytest.mark.skipif(realdata_root() is None, reason="../shared/realdata is absent (only on the team's machines and CI)")
-def test_the_switch_reads_the_genuine_files(env, monkeypatch):
+def test_the_switch_reads_the_genuine_files_at_the_profiles_scale(env, monkeypatch):
     real(monkeypatch, realdata_root())  # its coco/ and cityscapes/ folders are in the expected layout
-    assert len(open_dataset("cityscapes", "val", profile="smoke")) == 1
     assert open_dataset("coco", "val").root == realdata_root() / "coco"
+    native = open_dataset("cityscapes", "val", root=realdata_root() / "cityscapes")[0]
+    assert native.image.shape == (128, 256, 3)
+    assert real_image_size("gpu") is None and real_image_size("smoke") == get_profile("smoke").image_size
+    assert open_dataset("cityscapes", "val", profile="gpu")[0].image.shape == native.image.shape
+    small = open_dataset("cityscapes", "val", profile="smoke", transform=lambda s: s.validate())[0]
+    assert small.image.shape == (48, 96, 3) and small.semantic.shape == (48, 96)
+    # nearest-neighbour label maps: no new classes, instances renumbered 1..n with their classes
+    assert set(small.semantic.ravel()) <= set(native.semantic.ravel())
+    assert 0 < small.num_instances <= native.num_instances
+
+
+def test_in_process_caches_see_the_source_and_fingerprints_follow_links(env, monkeypatch, tmp_path):
+    twin = data_identity()
+    real(monkeypatch, env / "real")
+    assert data_identity() != twin and data_identity()[0] == "real"
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "a.jpg").write_bytes(b"x")
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "JPEGImages").symlink_to(tmp_path / "store")
+    f1 = dataset_fingerprint(tmp_path / "ds")
+    (tmp_path / "store" / "b.jpg").write_bytes(b"y")
+    assert dataset_fingerprint(tmp_path / "ds") != f1
 
 
 def test_twin_paths_and_hashes_are_unchanged_and_real_ones_are_apart(env, monkeypatch):

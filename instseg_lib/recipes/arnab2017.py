@@ -104,6 +104,7 @@ from ..models import DenseCRF, DetectionPotential, scale_position_widths
 from ..models.crf import (DEFAULT_THETA_ALPHA, DEFAULT_THETA_BETA, DEFAULT_THETA_GAMMA, DEFAULT_W_BILATERAL,
                           DEFAULT_W_SPATIAL, REFERENCE_SIZE)
 from ..papers.schema import Noise
+from ..paths import data_identity
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
 from . import detector
@@ -318,9 +319,15 @@ class ArnabNet(nn.Module):
         return [{"params": sem, "lr": lr * semantic_lr_scale}, {"params": rest, "lr": lr * instance_lr_scale}]
 
 
-@functools.lru_cache(maxsize=4)
 def _template_init(dataset: str, profile: str, per_class: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """k-means templates of the training masks (§3.2.3), computed once per process."""
+    """k-means templates of the training masks (§3.2.3), computed once per process and data source."""
+    return _templates_of(dataset, profile, per_class, data_identity())
+
+
+@functools.lru_cache(maxsize=4)
+def _templates_of(dataset: str, profile: str, per_class: bool, data: tuple[str, ...]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    del data  # only a cache key: the twin's and the real dataset's templates differ
     ds = open_dataset(dataset, "train", profile=profile)
     masks, classes = instance_masks(ds[i] for i in range(len(ds)))
     t = ShapeTemplates.from_masks(masks, classes, num_classes=ds.num_classes, per_class=per_class)

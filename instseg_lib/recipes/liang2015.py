@@ -104,6 +104,7 @@ from ..metrics import SDSEvaluator
 from ..metrics.ap import VOL_THRESHOLDS
 from ..models import PFN, DeepLabLargeFOV, PFNConfig, largefov_dilation
 from ..papers.schema import Claim, Noise, check_claim
+from ..paths import data_identity
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import DivergedError, TrainConfig, progress_enabled, train
@@ -698,7 +699,7 @@ def _category_maps(cfg: CategoryConfig, crf: bool, dataset: str, n: int, device:
 
     from ..experiments import config_hash
 
-    key = (config_hash(cfg), crf, dataset, n)
+    key = (config_hash(cfg), crf, dataset, n, data_identity())  # twin and real images never share maps
     if key in _CATEGORY_MAPS:
         _CATEGORY_MAPS.move_to_end(key)
         return _CATEGORY_MAPS[key]
@@ -714,7 +715,7 @@ def _predictions(cfg: EvalConfig, device: str, n: int) -> list[Prediction]:
 
     from ..experiments import config_hash
 
-    key = (config_hash(cfg.train), cfg.test.crf, cfg.dataset, n)
+    key = (config_hash(cfg.train), cfg.test.crf, cfg.dataset, n, data_identity())
     if key in _PREDICTIONS:
         return _PREDICTIONS[key]
     inst = load_instance_model(cfg.train, device)
