@@ -117,6 +117,9 @@ def test_the_switch_reads_the_genuine_files_at_the_smoke_scale(real_env):
     assert s.image_id == "2011_003066" and min(s.size) == 48 and s.num_instances > 0
     assert dataset_label("voc", "val") == "PASCAL VOC 2012 val"
     assert str(real_env["root"]) in data_source_summary("smoke")
+    from instseg_lib.papers.render import page_header
+
+    assert "real datasets" in page_header("smoke").text and "48 px" in page_header("smoke").text
 
 
 def test_wu2016_semantic_localization_and_hough_instances(real_env):
@@ -147,6 +150,7 @@ def test_arnab2017_instance_crf_with_controlled_and_trained_detectors(real_env):
     res = arnab.run_eval(arnab.eval_config(cfg))
     _is_real(res, real_env)
     assert res["n_images"] == 1 and 0 <= res["ap_r_vol"] <= 100 and 0 <= res["matching_iou"] <= 100
+    assert arnab.provenance_for([res], "voc").dataset == "PASCAL VOC 2012 val (1 images), PASCAL VOC 2012 train"
     # the stand-in for R-FCN: Faster R-CNN trained on the genuine SBD boxes, its detections on VOC val
     trained = arnab.run_trained_detector_eval(arnab.trained_detector_eval_config(cfg, "smoke"))
     _is_real(trained, real_env)
@@ -161,7 +165,8 @@ def test_liang2015_pfn_trained_on_sbd_tested_on_voc(real_env):
     res = pfn.run_eval(ec)
     _is_real(res, real_env)
     assert res["n_images"] == 1 and 0 <= res["vol"]["mean"] <= 100
-    assert "SBD" in pfn.provenance_for({"pfn": res}, [res]).dataset
+    caption = pfn.provenance_for({"pfn": res}, [res]).dataset  # the table caption's account of our side
+    assert caption.startswith("PASCAL VOC 2012 val") and "SBD train" in caption and "twin" not in caption
 
 
 def test_fathi2017_embeddings_and_seeds_from_a_coco_trunk(real_env):
@@ -171,6 +176,7 @@ def test_fathi2017_embeddings_and_seeds_from_a_coco_trunk(real_env):
     res = fathi.run_eval(replace(fathi.eval_config("smoke"), train=tr, n_bootstrap=10))
     _is_real(res, real_env)
     assert res["n_images"] == 1 and 0 <= res["map_r_vol"] <= 100
+    assert fathi.run_train(tr).provenance["notes"]["init"]["init"] == "COCO 2017 semantic trunk"
     trunk = fathi.wu.run_semantic(tr.trunk)
     assert trunk.cached and trunk.metrics["class_names"][0] == "background"  # COCO read with VOC's classes
 
