@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from instseg_lib.data.errors import ChecksumError, MissingDatasetError
-from instseg_lib.paths import data_root
+from instseg_lib.paths import real_dataset_root
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class Resource:
 
 
 def default_root(name: str) -> Path:
-    """``$INSTSEG_<NAME>_ROOT``, else ``data_root()/real/<name>``."""
-    env = os.environ.get(f"INSTSEG_{name.upper()}_ROOT")
-    return Path(env).expanduser() if env else data_root() / "real" / name
+    """``$INSTSEG_<NAME>_ROOT``, else ``$INSTSEG_REAL_ROOT/<name>`` (default ``data_root()/real/<name>``):
+    the folder that ``INSTSEG_DATASETS=real`` reads (:func:`instseg_lib.paths.real_dataset_root`)."""
+    return real_dataset_root(name)
 
 
 def md5sum(path: Path, chunk: int = 1 << 22) -> str:
@@ -124,7 +124,8 @@ def extract(archive: Path, dest: Path) -> None:
 def parser(name: str, description: str) -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=f"python -m data_scripts.{name}", description=description)
     ap.add_argument("--root", type=Path, default=default_root(name),
-                    help=f"dataset root (default: $INSTSEG_{name.upper()}_ROOT or data_root()/real/{name})")
+                    help=f"dataset root (default: $INSTSEG_{name.upper()}_ROOT, else $INSTSEG_REAL_ROOT/{name}, "
+                         f"else data_root()/real/{name})")
     ap.add_argument("--downloads", type=Path, default=None, help="where archives go (default: ROOT/downloads)")
     ap.add_argument("--keep-archives", action="store_true", help="keep the archives after extraction")
     ap.add_argument("--verify-only", action="store_true", help="only check archives / layout, download nothing")

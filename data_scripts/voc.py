@@ -1,14 +1,14 @@
 """PASCAL VOC 2012 trainval (segmentation) and, with ``--year 2007``, VOC 2007 (BoxSup's boxes).
 
     python -m data_scripts.voc --root ~/datasets/voc            # -> ROOT/VOCdevkit/VOC2012
-    python -m data_scripts.voc --year 2007 --root ~/datasets/voc07
+    python -m data_scripts.voc --year 2007 --root ~/datasets/voc07   # default root: $INSTSEG_REAL_ROOT/boxes
 
 Checksums: the MD5s published with the archives (also pinned by torchvision).
 """
 
 from __future__ import annotations
 
-from data_scripts.common import Resource, check_reader, ensure, extract, finish, parser, run, verify
+from data_scripts.common import Resource, check_reader, default_root, ensure, extract, finish, parser, run, verify
 
 RESOURCES = {
     "2012": [Resource("http://host.robots.ox.ac.uk/pascal/VOC/voc2012/VOCtrainval_11-May-2012.tar",
@@ -25,7 +25,10 @@ RESOURCES = {
 def main(argv=None, fetch=None) -> int:
     ap = parser("voc", __doc__.split("\n\n")[0])
     ap.add_argument("--year", choices=("2012", "2007"), default="2012")
+    ap.set_defaults(root=None)
     a = ap.parse_args(argv)
+    # VOC 2007 is BoxSup's box set: by default it goes where open_dataset("boxes") reads it
+    a.root = a.root or default_root("boxes" if a.year == "2007" else "voc")
     dl = a.downloads or a.root / "downloads"
     kw = {"fetch": fetch} if fetch else {}
     if a.verify_only:

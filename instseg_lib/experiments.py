@@ -5,6 +5,10 @@ An experiment is a frozen dataclass. Its content hash names its artifacts::
     results/<profile>/<paper>/<name>-<hash>.json    the result (metrics + provenance)
     results/<profile>/<paper>/<name>-<hash>.pt      its checkpoint (written by train.py)
 
+On the real datasets (``INSTSEG_DATASETS=real``) the folder is ``results/<profile>-real``
+(:func:`instseg_lib.paths.results_dir`), so twin and real results never meet; a real result
+computed under another real root is recomputed, not served.
+
 ``run_experiment`` loads the JSON when it exists and is intact, and otherwise runs the
 experiment function. ``FORCE=1`` (or ``force=True``) recomputes. Every JSON carries a
 SHA-256 of its own content: a truncated or edited file is reported and recomputed, never
@@ -33,7 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from .paths import REPO_ROOT, results_root
+from .paths import REPO_ROOT, data_root, data_source, real_data_root, real_root_overrides, results_dir
 from .profiles import Profile, check_can_start, default_device, get_profile
 
 RESULT_SCHEMA = 1
@@ -41,6 +45,10 @@ RESULT_SCHEMA = 1
 
 class CorruptResultWarning(UserWarning):
     """A cached result failed its checksum or did not parse; it is recomputed."""
+
+
+class StaleResultWarning(UserWarning):
+    """A cached result was computed on other data (another source or real root); it is recomputed."""
 
 
 # --------------------------------------------------------------------------- hashing
@@ -261,9 +269,42 @@ class Result:
 
 
 def result_paths(config: Any, *, paper: str, name: str, profile: Profile) -> tuple[Path, Path]:
+    """The result JSON and checkpoint of ``config``: ``results_dir(profile)/<paper>/<name>-<hash>``."""
     h = config_hash(config)
-    base = results_root() / profile.name / paper
+    base = results_dir(profile.name) / paper
     return base / f"{name}-{h}.json", base / f"{name}-{h}.pt"
+
+
+def data_provenance(profile: Profile) -> dict[str, Any]:
+    """Which data a run reads: ``data_source`` (``twin`` or ``real``) and its root (and any
+    ``INSTSEG_<NAME>_ROOT`` overrides of a real root, and the short side real images are read
+    at, ``None`` for native: :func:`~instseg_lib.data.registry.real_image_size`)."""
+    if data_source() == "twin":
+        return {"data_source": "twin", "data_root": str(data_root() / profile.name)}
+    from .data.registry import real_image_size
+
+    overrides = real_root_overrides()
+    return {"data_source": "real", "data_root": str(real_data_root()),
+            **({"data_root_overrides": overrides} if overrides else {}),
+            "real_image_size": real_image_size(profile)}
+
+
+def _stale(provenance: Mapping[str, Any], current: Mapping[str, Any]) -> str:
+    """Why a cached result's data differ from the current run's (empty when they do not).
+
+    Results written before the data source was recorded are twin results. The twin's root is
+    not compared (a twin is a pure function of its preset, wherever it lies); a real one is.
+    """
+    source = provenance.get("data_source", "twin")
+    if source != current["data_source"]:
+        return f"computed on the {source} datasets, this run reads the {current['data_source']} ones"
+    if source == "real":
+        keys = ("data_root", "data_root_overrides")
+        if any(provenance.get(k) != current.get(k) for k in keys):
+            return (f"computed on the real datasets at {provenance.get('data_root')} "
+                    f"{provenance.get('data_root_overrides') or ''}, this run reads {current['data_root']} "
+                    f"{current.get('data_root_overrides') or ''}")
+    return ""
 
 
 def _rank() -> int:
@@ -302,11 +343,16 @@ def run_experiment(
         raise ValueError(f"experiment name {name!r} must be letters, digits, '-' or '_'")
     result_path, ckpt_path = result_paths(config, paper=paper, name=name, profile=prof)
     force = _force_from_env() if force is None else force
+    data = data_provenance(prof)
     if not force:
         record = read_result(result_path)
-        if record is not None:
+        why = _stale(record["provenance"], data) if record is not None else ""
+        if record is not None and not why:
             return Result(record["metrics"], record["provenance"], record["config"], result_path, True)
-    elif ckpt_path.exists():
+        if why:
+            warnings.warn(f"cached result {result_path}: {why}; recomputing", StaleResultWarning, stacklevel=2)
+            force = True
+    if force and ckpt_path.exists():
         ckpt_path.unlink()  # a forced run retrains from scratch
 
     seed = int(getattr(config, "seed", 0) if seed is None else seed)
@@ -325,6 +371,7 @@ def run_experiment(
         "device": device_description(device),
         "wall_seconds": round(wall, 3),
         "dataset_fingerprint": ctx.dataset_fingerprint,
+        **data,
         "seed": seed,
         "profile": prof.name,
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -305,7 +305,7 @@ def test_liang2015_pipeline_figure_is_captioned_with_a_class_legend(default_smok
     _smoke_or_skip(lambda: pfn.run_eval(pfn.eval_config("smoke")))
     fig = pfn.pipeline_figure("smoke", index=0)
     cap = _caption(fig)
-    assert cap.startswith("Liang et al. 2015, Fig. 1 on VOC-twin val image") and "dense CRF" in cap
+    assert cap.startswith("Liang et al. 2015, Fig. 1 on VOC twin val image") and "dense CRF" in cap
     assert [a.get_title() for a in fig.axes][:3] == ["image", "category map (CRF)", "predicted centres"]
     labels = figure_legend_labels(fig)
     assert labels and set(labels) <= set(VOC_CLASSES)  # the classes of the category map

@@ -15,6 +15,7 @@ from .sample import Sample, boxes_from_instances
 
 _LAZY = {
     "open_dataset": "registry", "dataset_fingerprint": "registry", "NAMES": "registry",
+    "dataset_label": "registry", "data_source_summary": "registry",
     "train_transforms": "transforms", "eval_transforms": "transforms", "collate": "transforms",
     "generate": "synthetic", "generate_all": "synthetic", "render": "synthetic", "twin_root": "synthetic",
     "PRESETS": "synthetic",

@@ -28,10 +28,14 @@ def resolve_root(name: str, root: str | Path, candidates: Sequence[str], marker:
         p = root / c if c else root
         if (p / marker).exists():
             return p
+    from ..paths import data_source
+
     tried = ", ".join(str((root / c) / marker if c else root / marker) for c in candidates)
+    # root=None means the twin only while INSTSEG_DATASETS does not select the real datasets
+    twin = "pass root=None" if data_source() == "twin" else "unset INSTSEG_DATASETS and pass root=None"
     raise MissingDatasetError(
         f"{name}: no dataset found under {root} (looked for {tried}). Download and arrange it with "
-        f"`{DATA_SCRIPTS[name].format(root=root)}`, or pass root=None to use the synthetic twin."
+        f"`{DATA_SCRIPTS[name].format(root=root)}`, or {twin} to use the synthetic twin."
     )
 
 

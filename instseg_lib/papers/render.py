@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ..experiments import read_result, write_result
-from ..paths import results_root
+from ..paths import data_source, results_dir
 from . import table_citation
 from .schema import ClaimResult, Noise, NoiseSpec, PaperTable, check_claims
 
@@ -111,7 +111,7 @@ class Provenance:
 
 
 def verdicts_path(profile: str, table: PaperTable):
-    return results_root() / profile / "verdicts" / f"{table.key}.json"
+    return results_dir(profile) / "verdicts" / f"{table.key}.json"
 
 
 def _noises(noise: NoiseSpec) -> list[Noise]:
@@ -163,7 +163,7 @@ def record_verdicts(table: PaperTable, results: list[ClaimResult], provenance: P
 
 def load_verdicts(profile: str) -> list[dict[str, Any]]:
     """Every recorded table's verdicts for ``profile`` (corrupt files are skipped, with a warning)."""
-    folder = results_root() / profile / "verdicts"
+    folder = results_dir(profile) / "verdicts"
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         rec = read_result(path)
@@ -381,7 +381,18 @@ def page_header(profile: str) -> HtmlBlock:
     from ..profiles import get_profile
 
     install_display()
-    return profile_banner(profile, get_profile(profile).note)
+    block = profile_banner(profile, get_profile(profile).note)
+    if data_source() == "twin":
+        return block
+    # a run on the real datasets says so on every page (the twin's pages stay as they were)
+    from ..data.registry import real_image_size
+
+    size = real_image_size(profile)
+    scale = "at native resolution" if size is None else f"with the short side resized to {size} px"
+    line = (f"data: the real datasets (INSTSEG_DATASETS=real), not the synthetic twin the profile's notes "
+            f"describe; images read {scale}")
+    return HtmlBlock(block.html + f'<p class="instseg-badge"><span>data</span> {html.escape(line)}</p>',
+                     block.text + "\n" + line)
 
 
 # --------------------------------------------------------------------------- paper vs ours

@@ -92,6 +92,7 @@ import torch
 from torch import nn
 
 from ..data import open_dataset
+from ..data.registry import dataset_label
 from ..detections import (ControlledDetectorConfig, Detection, DetectionConfig, controlled_detections_for,
                           select_detections)
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
@@ -104,6 +105,7 @@ from ..models import DenseCRF, DetectionPotential, scale_position_widths
 from ..models.crf import (DEFAULT_THETA_ALPHA, DEFAULT_THETA_BETA, DEFAULT_THETA_GAMMA, DEFAULT_W_BILATERAL,
                           DEFAULT_W_SPATIAL, REFERENCE_SIZE)
 from ..papers.schema import Noise
+from ..paths import data_identity
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
 from . import detector
@@ -318,9 +320,15 @@ class ArnabNet(nn.Module):
         return [{"params": sem, "lr": lr * semantic_lr_scale}, {"params": rest, "lr": lr * instance_lr_scale}]
 
 
-@functools.lru_cache(maxsize=4)
 def _template_init(dataset: str, profile: str, per_class: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """k-means templates of the training masks (§3.2.3), computed once per process."""
+    """k-means templates of the training masks (§3.2.3), computed once per process and data source."""
+    return _templates_of(dataset, profile, per_class, data_identity())
+
+
+@functools.lru_cache(maxsize=4)
+def _templates_of(dataset: str, profile: str, per_class: bool, data: tuple[str, ...]
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    del data  # only a cache key: the twin's and the real dataset's templates differ
     ds = open_dataset(dataset, "train", profile=profile)
     masks, classes = instance_masks(ds[i] for i in range(len(ds)))
     t = ShapeTemplates.from_masks(masks, classes, num_classes=ds.num_classes, per_class=per_class)
@@ -787,8 +795,8 @@ def provenance_for(runs: Sequence[Result], dataset: str, note: str = "",
             seen.add(cfg.semantic.name)
             wall += float(wu.run_semantic(cfg.semantic).provenance.get("wall_seconds", 0.0))
     first = runs[0]
-    name = {"voc": "VOC", "sbd": "SBD"}.get(dataset, dataset)
-    return Provenance(dataset=f"{name} twin val ({first.metrics['n_images']} images), {name} twin train",
+    return Provenance(dataset=f"{dataset_label(dataset, 'val')} ({first.metrics['n_images']} images), "
+                              f"{dataset_label(dataset, 'train')}",
                       profile=first.provenance.get("profile", ""), hardware=first.provenance.get("device", ""),
                       wall_seconds=wall, note=note)
 
@@ -908,7 +916,8 @@ def sweep_figure(res: Result, metric: str = "ap_r_vol"):
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     add_caption(fig, (f"Robustness sweep (ours, not in {citation(PAPER)}): the controlled detector's other rates "
-                      f"stay at the tables' setting while one grows; {res.metrics['n_images']} twin val images. "
+                      f"stay at the tables' setting while one grows; {res.metrics['n_images']} "
+                      f"{dataset_label(res.config['dataset'], 'val')} images. "
                       "The paper's claim (Figs. 3-4) is that the instance CRF ignores confident false positives "
                       "and recovers from poorly localised boxes, which 'paste the box' cannot."))
     return fig
@@ -961,7 +970,8 @@ def pipeline_figure(cfg: ArnabTrainConfig, index: int | None = None, device: str
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     det0 = f"'{s.class_names[dets[0].class_id]}' (score {dets[0].score:.2f})" if dets else "none"
-    caption = (f"{citation(PAPER)}, Fig. 2, on {cfg.dataset} twin val image {s.image_id} ({cfg.name}, {cfg.profile} "
+    caption = (f"{citation(PAPER)}, Fig. 2, on {dataset_label(cfg.dataset, 'val')} image {s.image_id} "
+               f"({cfg.name}, {cfg.profile} "
                f"profile). From left: the image with the controlled detector's boxes (yellow); the semantic "
                f"subnetwork's class map; the unary terms (Eq. 3-6) of label {k}, the highest-scoring detection, "
                f"{det0} (black 0); the dynamic instance CRF's marginal of that label after mean field; every "
@@ -1000,7 +1010,8 @@ def matched_gt_figure(cfg: ArnabTrainConfig, index: int | None = None, device: s
         ax.imshow(img), ax.set_title(title, fontsize=9), ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     n_seg = int((m.iou > 0).sum())
-    caption = (f"{citation(PAPER)}, Fig. 6 (§3.4, Eq. 7), on {cfg.dataset} twin val image {s.image_id} ({cfg.name}). "
+    caption = (f"{citation(PAPER)}, Fig. 6 (§3.4, Eq. 7), on {dataset_label(cfg.dataset, 'val')} image "
+               f"{s.image_id} ({cfg.name}). "
                f"Colours follow the label number (the same colour = the same number across panels). The ground "
                f"truth's numbering is arbitrary; G* renumbers each instance with the prediction label it overlaps "
                f"most (maximum-weight bipartite matching on same-class IoU): {n_seg} pairs matched by segment IoU, "
@@ -1031,7 +1042,8 @@ def loss_figure(configs: dict[str, ArnabTrainConfig]):
     ax.set_xlabel("step (one image each)"), ax.set_ylabel("matched loss"), ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    add_caption(fig, (f"Training loss of the instance networks of {citation(PAPER)} Table 1 on the twin (solid: end "
+    add_caption(fig, (f"Training loss of the instance networks of {citation(PAPER)} Table 1 on the "
+                      f"{dataset_label('voc')} (solid: end "
                       "to end, dashed: piecewise): the pixel-mean cross-entropy against the matched ground truth "
                       "(§3.4), a running mean over 15 of the stored curve's points (about an eighth of the run): "
                       "one image per step, so the raw loss swings with each image's detections."))
@@ -1118,7 +1130,8 @@ def case_figure(profile: Profile | str, case: str, index: int | None = None, dev
         draw_boxes(axes[0], np.array([d.box for d in dets]))
     fig.suptitle(spec["title"], fontsize=10)
     fig.tight_layout()
-    caption = (f"{citation(PAPER)}, {spec['title']}, on VOC twin val image {s.image_id} ({p.name} profile): "
+    caption = (f"{citation(PAPER)}, {spec['title']}, on {dataset_label('voc', 'val')} image {s.image_id} "
+               f"({p.name} profile): "
                f"{spec['text']}. Instances in random colours (black: background); {'; '.join(counts)}. One image, "
                "chosen by a fixed rule (arnab2017.case_index), not for its outcome.")
     add_caption(fig, caption, [Patch(facecolor="none", edgecolor="yellow", label="detection box")])
@@ -1159,4 +1172,4 @@ def table5_provenance(profile: Profile | str):
     from ..papers.render import Provenance
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    return Provenance(dataset="Cityscapes twin, " + TABLE5_NOT_RUN, profile=p.name)
+    return Provenance(dataset=f"{dataset_label('cityscapes')}, " + TABLE5_NOT_RUN, profile=p.name)

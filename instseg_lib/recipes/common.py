@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import Sample, open_dataset
+from ..data.registry import dataset_label
 from ..metrics import SemanticEvaluator
 from ..profiles import Profile, get_profile
 from ..train import progress_enabled
@@ -310,7 +311,7 @@ def loss_curves_figure(results: Mapping[str, Any], dataset: str, profile: Profil
         ax.axhline(h, color="crimson", ls="--", lw=1, label="class-prior entropy")
     ax.set_xlabel("training step")
     ax.set_ylabel(ylabel)
-    ax.set_title(title or f"Training loss of every run ({dataset} twin, {p.name} profile)")
+    ax.set_title(title or f"Training loss of every run ({dataset_label(dataset)}, {p.name} profile)")
     if len(items) <= 16:
         ax.legend(fontsize=6, ncol=2, loc="upper right")
     fig.tight_layout()
@@ -322,7 +323,7 @@ def loss_curves_caption(runs: Sequence[str], n_results: int, dataset: str, profi
                         prior_entropy: float | None) -> str:
     """The default caption of :func:`loss_curves_figure`."""
     if not runs:
-        return (f"Training loss: none of the {n_results} runs ({dataset} twin, {profile} profile) recorded a "
+        return (f"Training loss: none of the {n_results} runs ({dataset_label(dataset)}, {profile} profile) recorded a "
                 "loss curve, so the axes are empty.")
     text = (f"Training loss of {len(runs)} run{'s' if len(runs) != 1 else ''} ({profile} profile) against the "
             "training step; each point is the mean of the steps around it. ")
@@ -331,7 +332,8 @@ def loss_curves_caption(runs: Sequence[str], n_results: int, dataset: str, profi
     if n_results > len(runs):
         text += f"{n_results - len(runs)} run(s) without a recorded curve are left out. "
     if prior_entropy is not None:
-        text += (f"The dashed red line is the class-prior entropy of the {dataset} twin's training labels "
+        text += (f"The dashed red line is the class-prior entropy of the training labels of the "
+                 f"{dataset_label(dataset)} "
                  f"({prior_entropy:.3f} nats), the loss of a net "
                  "that knows only how common each class is: a curve that ends above it learned nothing from "
                  "the images.")

@@ -148,12 +148,13 @@ import torch.nn.functional as F
 from ..boxsup import K_SAMPLE, LAMBDA, VOID, LabelMapReport, box_masks, boxsup_labels, check_boxes, grabcut_labels
 from ..boxsup import rectangle_labels
 from ..data import open_dataset, train_transforms
+from ..data.registry import dataset_label
 from ..experiments import Result, RunContext, atomic_write_bytes, load_checkpoint, run_experiment
 from ..experiments import result_paths as experiment_paths
 from ..losses import bootstrapped_cross_entropy
 from ..metrics import SemanticEvaluator
 from ..models import DeepLabLargeFOV, dense_crf, largefov_dilation, scale_position_widths
-from ..paths import results_root
+from ..paths import data_source, results_dir
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..papers.schema import Noise
@@ -561,12 +562,12 @@ def crf_probabilities(probs: torch.Tensor, image: np.ndarray, crf: CRFSettings) 
 def candidates_for(sample, dataset: str, setting: str, profile: str) -> Candidates:
     """The image's candidate segments of a :data:`PROPOSAL_SETTINGS` setting.
 
-    Each method's candidates are cached per image under ``results/<profile>/proposals/<dataset>``
+    Each method's candidates are cached per image under ``results_dir(profile)/proposals/<dataset>``
     (:func:`~instseg_lib.proposals.cached_proposals`); a pooled setting also caches the pool
     (``pool-<hash>/<image_id>.npz``, checked against the image and the methods' parameters),
     since pooling costs more than a label update's other steps together.
     """
-    cache = results_root() / profile / "proposals" / dataset
+    cache = results_dir(profile) / "proposals" / dataset
     specs = PROPOSAL_SETTINGS[setting]
     if len(specs) == 1:
         return cached_proposals(sample.image, sample.image_id, specs[0][0], specs[0][1], cache)
@@ -612,7 +613,8 @@ def estimate_labels(cfg: BoxSupConfig, sample, dataset: str, round_: int, item: 
     try:
         boxes, classes = check_boxes(sample.boxes, sample.instance_classes, (h, w), sample.num_classes)
     except ValueError as err:
-        raise ValueError(f"{dataset} twin image {sample.image_id}: {err}") from None
+        twin = " twin" if data_source() == "twin" else ""
+        raise ValueError(f"{dataset}{twin} image {sample.image_id}: {err}") from None
     crowd = sample.crowd
     info: dict[str, Any] = {"no_overlap": 0, "report": LabelMapReport(), "grabcut": Counter()}
     if cfg.estimate == "rectangles":
@@ -966,7 +968,8 @@ def provenance_for(results: dict[str, Result], profile: Profile | str, note: str
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     first = next(iter(results.values()))
     wall = sum(float(r.provenance.get("wall_seconds", 0.0)) for r in {id(r): r for r in results.values()}.values())
-    return Provenance(dataset=f"VOC twin val ({p.eval_subset or 'all'} images), CRF on", profile=p.name,
+    return Provenance(dataset=f"{dataset_label('voc', 'val')} ({p.eval_subset or 'all'} images), CRF on",
+                      profile=p.name,
                       hardware=first.provenance.get("device", ""), wall_seconds=wall, note=note)
 
 
@@ -1029,7 +1032,8 @@ def label_rounds_figure(cfg: BoxSupConfig, items: Sequence[int] = (0, 1, 2)):
         it = its[k]
         s = sources[it.source][it.index]
         rows.append([s.image, colorize_labels(s.semantic)] + [colorize_labels(per_round[r][k]) for r in rounds])
-    caption = (f"{citation(PAPER)}, Fig. 3 on the VOC twin: each row is a box-only training image of {cfg.name}, its "
+    caption = (f"{citation(PAPER)}, Fig. 3 on the {dataset_label('voc')}: each row is a box-only training image of "
+               f"{cfg.name}, its "
                "ground-truth class map (not used in training), and its training labels after each update (update 0 "
                "before any training, from E_o alone). Class maps use the VOC palette (void in cream).")
     return image_grid(rows, ["image", "ground truth"] + [f"update {r}" for r in rounds], caption=caption,

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from ..data import open_dataset
+from ..data.registry import dataset_label
 from ..detections import Detection, read_detections, write_detections
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..models.backbones import ScaledResNet
@@ -283,7 +284,7 @@ def detector_frame(profile: Profile | str, dataset: str = "voc"):
     tr = run_detector(cfg).metrics
     dm = run_detections(detections_config(cfg, dataset, "val")).metrics
     n = max(dm["n_images"], 1)
-    row = {"trained on": f"{cfg.dataset} twin train", "steps": cfg.steps,
+    row = {"trained on": dataset_label(cfg.dataset, "train"), "steps": cfg.steps,
            "loss at start": round(float(tr["initial_loss"]), 3), "loss at end": round(float(tr["final_loss"]), 3),
            "detections / image": round(dm["n_detections"] / n, 2),
            "confident (>= 0.5) / image": round(dm["n_confident"] / n, 2),

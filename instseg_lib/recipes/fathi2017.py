@@ -49,6 +49,7 @@ import numpy as np
 import torch
 
 from ..data import open_dataset, train_transforms
+from ..data.registry import dataset_label
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import seed_group
 from ..losses import FATHI_LAMBDA_MAX, SEED_POINTS_PER_INSTANCE, fathi_lambda, fathi_loss
@@ -57,6 +58,7 @@ from ..metrics.masks import iou_from_counts
 from ..models import FATHI_TAUS, FathiConfig, FathiNet
 from ..models.embedding import pairwise_sq_distances
 from ..papers.schema import Noise
+from ..paths import data_source
 from ..pretrain import initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import TrainConfig, progress_enabled, train
@@ -221,7 +223,9 @@ def _train(cfg: FathiTrainConfig, ctx: RunContext) -> dict[str, Any]:
     model = FathiNet(cfg.net(train_ds.num_classes))
     trunk_res = wu.run_semantic(cfg.trunk)
     model.load_trunk(load_checkpoint(trunk_res.path.with_suffix(".pt"), map_location="cpu")["model"])
-    ctx.notes["init"] = {"init": "coco-twin semantic trunk", "trunk": cfg.trunk.name,
+    # names the COCO actually read (the twin's words stay "coco-twin")
+    coco = "coco-twin" if data_source() == "twin" else dataset_label("coco")
+    ctx.notes["init"] = {"init": f"{coco} semantic trunk", "trunk": cfg.trunk.name,
                          "trunk_miou_coco_val": round(float(trunk_res.metrics["miou"]), 2),
                          "trunk_init": (trunk_res.provenance.get("notes", {}).get("init") or {}).get("init", "")}
     tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, optimizer=cfg.optimizer,
@@ -604,7 +608,8 @@ def provenance_for(runs: Sequence[Result], note: str = ""):
     tr = run_train(cfg.train)
     trunk = wu.run_semantic(cfg.train.trunk)
     wall = sum(float(x.provenance.get("wall_seconds", 0.0)) for x in (res, tr, trunk))
-    return Provenance(dataset=f"VOC twin val ({res.metrics['n_images']} images), SBD twin train",
+    return Provenance(dataset=f"{dataset_label('voc', 'val')} ({res.metrics['n_images']} images), "
+                                            f"{dataset_label('sbd', 'train')}",
                       profile=cfg.train.profile, hardware=res.provenance.get("device", ""), wall_seconds=wall,
                       note=note)
 
@@ -726,7 +731,8 @@ def overview_figure(profile: Profile | str, index: int = 0, num_seeds: int = 10)
     if len(yx):
         axes.ravel()[4].scatter(yx[:1, 1], yx[:1, 0], s=40, facecolors="none", edgecolors="cyan")
     fig.tight_layout()
-    add_caption(fig, (f"Fathi et al. Figs. 3-7 on VOC-twin val image {index} ({cfg.name}, {p.name} profile). "
+    add_caption(fig, (f"Fathi et al. Figs. 3-7 on {dataset_label('voc', 'val')} image {index} ({cfg.name}, "
+                      f"{p.name} profile). "
                       "Fig. 3: the 64-d embeddings through one fixed random 3 x 64 projection, each channel stretched "
                       "over the image; pixels of one instance should share a colour. Fig. 4: similarity σ (Eq. 1) of "
                       "every pixel to the first seed (cyan circle), 1 bright, 0 dark. Fig. 5: the first seeds in "
@@ -750,7 +756,8 @@ def per_class_figure(res: Result, iou: str = "0.5"):
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(9, 3.2))
     ax.bar(x - 0.2, [paper[c] for c in names], 0.4, label="paper (VOC 2012 val)", color="lightgrey")
-    ax.bar(x + 0.2, [ours.get(c) or 0.0 for c in names], 0.4, label="ours (VOC twin val)", color="tab:blue")
+    ax.bar(x + 0.2, [ours.get(c) or 0.0 for c in names], 0.4, label=f"ours ({dataset_label('voc', 'val')})",
+           color="tab:blue")
     ax.set_xticks(x, names, rotation=60, fontsize=7)
     for lab in ax.get_xticklabels():
         if lab.get_text() in THIN_CLASSES:
@@ -758,7 +765,8 @@ def per_class_figure(res: Result, iou: str = "0.5"):
     ax.set_ylabel(f"AP^r at IoU {iou} (%)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    add_caption(fig, (f"Per-class AP^r at IoU {iou}: the paper's Table 1 'Ours' row (grey) and ours on the VOC twin "
+    add_caption(fig, (f"Per-class AP^r at IoU {iou}: the paper's Table 1 'Ours' row (grey) and ours on the "
+                      f"{dataset_label('voc')} "
                       f"(blue, seed-0 net, α = {TABLE1_ALPHA}, {NUM_SEEDS} seeds). Classes in red are the thin "
                       "('spindly') ones of §1. A class absent from the val subset has no bar."))
     return fig

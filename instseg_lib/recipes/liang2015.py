@@ -95,6 +95,7 @@ import numpy as np
 import torch
 
 from ..data import open_dataset, train_transforms
+from ..data.registry import dataset_label
 from ..data.targets import PFN_LOCATION_CHANNELS, pfn_instance_targets, pfn_number_targets
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import Instances, pfn_group, refine_category_map
@@ -104,6 +105,7 @@ from ..metrics import SDSEvaluator
 from ..metrics.ap import VOL_THRESHOLDS
 from ..models import PFN, DeepLabLargeFOV, PFNConfig, largefov_dilation
 from ..papers.schema import Claim, Noise, check_claim
+from ..paths import data_identity
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
 from ..train import DivergedError, TrainConfig, progress_enabled, train
@@ -698,7 +700,7 @@ def _category_maps(cfg: CategoryConfig, crf: bool, dataset: str, n: int, device:
 
     from ..experiments import config_hash
 
-    key = (config_hash(cfg), crf, dataset, n)
+    key = (config_hash(cfg), crf, dataset, n, data_identity())  # twin and real images never share maps
     if key in _CATEGORY_MAPS:
         _CATEGORY_MAPS.move_to_end(key)
         return _CATEGORY_MAPS[key]
@@ -714,7 +716,7 @@ def _predictions(cfg: EvalConfig, device: str, n: int) -> list[Prediction]:
 
     from ..experiments import config_hash
 
-    key = (config_hash(cfg.train), cfg.test.crf, cfg.dataset, n)
+    key = (config_hash(cfg.train), cfg.test.crf, cfg.dataset, n, data_identity())
     if key in _PREDICTIONS:
         return _PREDICTIONS[key]
     inst = load_instance_model(cfg.train, device)
@@ -901,7 +903,8 @@ def provenance_for(results: Mapping[str, Result], runs: Sequence[Result] = (), n
         if tr.category is not None:
             c = run_category(tr.category)
             seen[str(c.path)] = float(c.provenance.get("wall_seconds", 0.0))
-    return Provenance(dataset=f"VOC twin val ({first.metrics['n_images']} images), trained on the SBD twin train",
+    return Provenance(dataset=f"{dataset_label('voc', 'val')} ({first.metrics['n_images']} images), trained on the "
+                              f"{dataset_label('sbd', 'train')}",
                       profile=prof, hardware=first.provenance.get("device", ""), wall_seconds=sum(seen.values()),
                       note=note)
 
@@ -1072,7 +1075,8 @@ def pipeline_figure(profile: Profile | str, index: int = 0, row: str = "pfn", ar
                        scale_units="xy", scale=1, width=0.004, color="yellow")
     fig.tight_layout()
     g = ", ".join(f"{s.class_names[c + 1]} {pred.numbers[c]:.1f}" for c in np.flatnonzero(pred.numbers > 0.5)) or "none"
-    add_caption(fig, (f"{citation(PAPER)}, Fig. 1 on VOC-twin val image {s.image_id} ({cfg.train.name}, {p.name} "
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 1 on {dataset_label('voc', 'val')} image {s.image_id} "
+                      f"({cfg.train.name}, {p.name} "
                       "profile). From left: the image; the category-level map (DeepLab-LargeFOV, then the dense CRF "
                       "with DeepLab-LargeFOV's parameters) in the VOC palette; for a random subset of "
                       f"{len(ys)} foreground pixels, a yellow vector from the pixel to the instance centre its "
@@ -1260,7 +1264,8 @@ def refinement_figure(profile: Profile | str, row: str = "pfn", device: str = "c
     if none:
         notes.append("No image is changed by " + " or ".join(f"'{k}'" for k in none)
                      + " with either number vector" + ("" if shown else "; shown: the first val image"))
-    add_caption(fig, (f"{citation(PAPER)}, Fig. 4 (§3.3) on the VOC twin ({cfg.train.name}, {p.name} profile): "
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 4 (§3.3) on the {dataset_label('voc')} ({cfg.train.name}, "
+                      f"{p.name} profile): "
                       "the category map refined with the instance-number vector (τ = 0.5), then clustered into "
                       "instances (random colours). " + ". ".join(texts) + ". " + rule
                       + (". " + ". ".join(notes) if notes else "") + ". Maps in the VOC palette; the legend names "
@@ -1378,7 +1383,8 @@ def size_constraint_figure(profile: Profile | str, row: str = "pfn", device: str
                f"images; shown: the image of the cluster smallest against its mask ({sizes.pixels[j]} of "
                f"{sizes.mask[j]} pixels, {100 * sizes.share[j]:.1f}%; the threshold is {100 * sizes.fraction:g}%, "
                f"{sizes.fraction * sizes.mask[j]:.1f} pixels)")
-    add_caption(fig, (f"{citation(PAPER)}, Fig. 5 (§3.3) on the VOC twin ({cfg.train.name}, {p.name} profile): the "
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 5 (§3.3) on the {dataset_label('voc')} ({cfg.train.name}, "
+                      f"{p.name} profile): the "
                       f"size constraint drops clusters with fewer pixels than {100 * sizes.fraction:g}% of their "
                       "category mask. From left: the image; the category map refined with the predicted numbers (VOC "
                       "palette); the clusters of the test stage without the constraint (random colours, dropped ones "
@@ -1462,7 +1468,8 @@ def failure_cases_figure(profile: Profile | str, row: str = "pfn", device: str =
             else:
                 texts.append(f"Row 2, image {s.image_id}: no evaluated image has an instance")
     fig.tight_layout()
-    add_caption(fig, (f"{citation(PAPER)}, Fig. 7 (failure cases) on the VOC twin ({cfg.train.name}, {p.name} "
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 7 (failure cases) on the {dataset_label('voc')} "
+                      f"({cfg.train.name}, {p.name} "
                       "profile): heavy occlusion (first row) and small instances (second row). Instances in random "
                       "colours, the category map in the VOC palette (the legend names its classes). "
                       + ". ".join(texts) + f". Images by a fixed rule on the ground truth of the {len(preds)} "

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..data import open_dataset, train_transforms
+from ..data.registry import dataset_label
 from ..data.targets import wu_box_targets
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import hough_group
@@ -422,7 +423,8 @@ def semantic_noise(profile: Profile | str, dataset: str, depth: int = 50) -> Noi
     names = runs[0].metrics["class_names"]
     sigma = seed_spread([_semantic_values(r.metrics, names) for r in runs])
     chance, trivial = _trivial_scores(p, dataset, names)
-    source = (f"{depth} layers: σ is the spread of `{ref.name}` over {len(runs)} seeds on the {dataset} twin "
+    source = (f"{depth} layers: σ is the spread of `{ref.name}` over {len(runs)} seeds on the "
+              f"{dataset_label(dataset)} "
               f"(mean IoU σ = {sigma.get('Mean IoU %', float('nan')):.2f} points); {trivial}")
     return Noise(sigma=sigma, chance=chance, z=t_factor(len(runs)), source=source)
 
@@ -629,7 +631,8 @@ def semantic_examples(cfg: SemanticConfig, n: int = 3, device: str = "cpu"):
         s = val[i]
         pred = predict_probabilities(model, s.image, device).argmax(0).numpy()
         rows.append([s.image, colorize_labels(s.semantic), colorize_labels(pred)])
-    caption = (f"{citation(PAPER)}, Figs. 2-4, on the {cfg.dataset} twin: each row is one of the first {len(rows)} "
+    caption = (f"{citation(PAPER)}, Figs. 2-4, on the {dataset_label(cfg.dataset)}: each row is one of the first "
+               f"{len(rows)} "
                f"validation images, its ground-truth class map and the prediction of {cfg.name} ({cfg.profile} "
                "profile). Class maps use the VOC palette (void in cream); the legend names the classes shown.")
     return image_grid(rows, ["image", "ground truth", f"{cfg.name}"], caption=caption, class_names=val.class_names)
@@ -649,7 +652,8 @@ def instance_examples(cfg: InstanceConfig, n: int = 3, device: str = "cpu"):
         inst = predict_instances(sem, loc, s, cfg, device)
         rows.append([s.image, colorize_instances(s.instances), colorize_instances(masks_to_id_map(inst.masks.numpy()))])
     semantic = "ground-truth score maps (the §3.2 pilot)" if cfg.semantic is None else cfg.semantic.name
-    caption = (f"{citation(PAPER)}, Fig. 5, on the {cfg.localization.dataset} twin: each row is one of the first "
+    caption = (f"{citation(PAPER)}, Fig. 5, on the {dataset_label(cfg.localization.dataset)}: each row is one of "
+               "the first "
                f"{len(rows)} validation images, its ground-truth instances and the instances that Hough grouping "
                f"finds from {semantic} and the localization net {cfg.localization.name} "
                f"({cfg.localization.profile} profile). Each instance has a random colour; black is no instance.")
@@ -705,7 +709,8 @@ def pipeline_figure(cfg: InstanceConfig, index: int = 0, device: str = "cpu"):
         ax.set_xticks([]), ax.set_yticks([])
     fig.tight_layout()
     source = "the ground-truth class map (the §3.2 pilot)" if sem is None else f"the semantic net {cfg.semantic.name}"
-    caption = (f"{citation(PAPER)}, Fig. 1, on validation image {s.image_id} of the {cfg.localization.dataset} twin "
+    caption = (f"{citation(PAPER)}, Fig. 1, on validation image {s.image_id} of the "
+               f"{dataset_label(cfg.localization.dataset)} "
                f"({cfg.name}, {cfg.localization.profile} profile). From left: the image; the score map of '{name}', "
                f"the image's most frequent object class, from {source} (black 0, yellow 1); the box centre that "
                f"each of the {len(xs)} pixels where '{name}' is among the top {cfg.top_n} classes votes for, from "
