@@ -83,7 +83,8 @@ def open_dataset(name: str, split: str, root: str | Path | None = None, profile:
 def real_image_size(profile: str | Profile | None = None) -> int | None:
     """The short side (px) at which ``open_dataset`` serves real images under ``profile``; ``None``: native.
 
-    The gpu profile reads them at native resolution, as the papers do. The smoke and cpu profiles
+    It is the profile's ``real_short_side``. The gpu profile reads them at native resolution, as the
+    papers do. The smoke and cpu profiles
     size their nets, training crops and budgets for images of ``image_size`` (the twin's), so real
     images are resized to that short side (bilinear for the image, nearest for the label maps,
     boxes scaled): a 112 px crop of a 500 px VOC image would show a net a fragment of an object,
@@ -91,7 +92,7 @@ def real_image_size(profile: str | Profile | None = None) -> int | None:
     500 x 375 image took two minutes at the smoke profile).
     """
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
-    return None if prof.name == "gpu" else prof.image_size
+    return prof.real_short_side
 
 
 class _Then:
