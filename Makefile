@@ -61,6 +61,7 @@ bench: setup
 	$(PY) benchmarks/bench_proposals.py
 	$(PY) benchmarks/bench_fathi.py
 	$(PY) benchmarks/bench_arnab.py
+	$(PY) benchmarks/bench_mfu.py
 
 clean:
 	rm -rf build book/_build book/notebooks

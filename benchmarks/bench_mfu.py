@@ -17,6 +17,7 @@ GPU. MFU = (model FLOPs per step x steps per second) / the device's peak dense b
 
     python benchmarks/bench_mfu.py                           # CUDA: the target's setting
     python benchmarks/bench_mfu.py --quick                   # any machine: width 16, 97 px, batch 2
+                                                             # (the default without CUDA)
     python benchmarks/bench_mfu.py --json mfu.json           # also write the figures
 
 The result is printed, never asserted (targets are benchmarks, not tests).
@@ -118,7 +119,11 @@ def main() -> None:
     ap.add_argument("--peak-tflops", type=float, help="the device's peak dense bf16 TFLOP/s (else looked up)")
     ap.add_argument("--quick", action="store_true", help="width 16, 97 px, batch 2, 3 steps: any machine")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--full-on-cpu", action="store_true", help="the target's setting even without CUDA (slow)")
     args = ap.parse_args()
+    if args.device == "cpu" and not (args.quick or args.full_on_cpu):
+        print("no CUDA device: the --quick setting (the target's setting needs a GPU; --full-on-cpu forces it)")
+        args.quick = True
     if args.quick:
         args.width, args.size, args.batch, args.steps, args.warmup = 16, 97, 2, 3, 1
     r = measure(args.depth, args.width, args.size, args.batch, args.steps, args.warmup, args.device,
