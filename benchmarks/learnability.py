@@ -7,6 +7,9 @@ several step counts along the way:
 
 - ``fcrn50-standin``: the trunk from its stand-in pretraining (:mod:`instseg_lib.pretrain`),
   as every cpu-profile table starts;
+- ``fcrn50-standin-seg``: the crop stand-in followed by the segmentation stage of
+  :func:`instseg_lib.pretrain.seg_pretrain_config` (``--seg-steps`` on COCO-style scenes of
+  their own seed): measured here before a profile adopts it (``pretrain_seg_steps``);
 - ``fcrn50-random``: the same net from random initialisation;
 - ``tinycnn``: five 3x3 conv layers of 32 channels, a sanity reference: if it learns and the
   FCRN does not, the FCRN's recipe is at fault, not the twin.
@@ -57,7 +60,9 @@ from instseg_lib.train import TrainConfig, train
 #: Object ("thing") classes per twin: foreground IoU is theirs against everything else.
 THINGS = set(VOC_CLASSES[1:]) | {"table", "rider", "truck", "motorcycle"}
 DATASETS = ("voc", "cityscapes", "context")
-MODELS = ("fcrn50-standin", "fcrn50-random", "tinycnn")
+MODELS = ("fcrn50-standin", "fcrn50-standin-seg", "fcrn50-random", "tinycnn")
+#: Steps of the segmentation stage measured by ``fcrn50-standin-seg`` (``--seg-steps``).
+SEG_STEPS = 2000
 
 
 class TinyCNN(nn.Module):
@@ -122,6 +127,13 @@ def build(model: str, num_classes: int, profile, quick: bool) -> tuple[nn.Module
         label = f"stand-in {pcfg.name}"
     state, res = pretrain.standin_state(pcfg)
     net.backbone.load_state_dict(state)
+    if model == "fcrn50-standin-seg":
+        scfg = pretrain.seg_pretrain_config(profile, "resnet50", steps=20 if quick else SEG_STEPS)
+        scfg = replace(scfg, base=pcfg, **({"scenes": replace(scfg.scenes, n_scenes=40)} if quick else {}))
+        state, sres = pretrain.seg_standin_state(scfg)
+        net.backbone.load_state_dict(state)
+        return net, (f"{label} + segmentation stage {scfg.name} ({scfg.steps} steps on {sres.metrics['n_train']} "
+                     f"COCO-style scenes, {sres.metrics['val_miou']:.1f}% mIoU on its own held-out scenes)")
     return net, f"{label}, {res.metrics['val_accuracy']:.1f}% crop accuracy"
 
 
@@ -173,7 +185,11 @@ def main() -> None:
     ap.add_argument("--eval", type=int, default=200, help="validation images per evaluation")
     ap.add_argument("--quick", action="store_true", help="40 steps, 20 images: same keys, under 2 minutes")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
+    ap.add_argument("--seg-steps", type=int, default=SEG_STEPS,
+                    help="steps of the segmentation stage of fcrn50-standin-seg (cached per value)")
     args = ap.parse_args()
+    global SEG_STEPS
+    SEG_STEPS = args.seg_steps
     warnings.filterwarnings("ignore")
     os.environ.setdefault("INSTSEG_PROGRESS", "0")
     torch.manual_seed(0)

@@ -351,6 +351,9 @@ def init_key(profile: Profile | str, depth: int | str, width: int | None = None)
     arch = depth if isinstance(depth, str) else f"resnet{depth}"
     if arch not in ARCHS:
         return ""  # no such backbone: the config's own validation refuses the depth
+    seg = seg_pretrain_config(p, arch) if width in (None, p.width) else None
+    if seg is not None:  # the segmentation stage, which names its crop stage in its own config
+        return f"{seg.name}-{config_hash(seg)}"
     cfg = replace(pretrain_config(p, arch), width=width or p.width)
     return f"{cfg.name}-{config_hash(cfg)}"
 
@@ -388,13 +391,196 @@ def initialise_backbone(backbone: nn.Module, profile: Profile | str, arch: str |
                               f"stand-in pretraining instead", RuntimeWarning, stacklevel=2)
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     cfg = replace(pretrain_config(p, arch), width=backbone.width)
-    state, res = standin_state(cfg)
+    seg = seg_pretrain_config(p, arch) if backbone.width == p.width else None
+    state, res = standin_state(cfg) if seg is None else seg_standin_state(seg)
     backbone.load_state_dict(state, strict=True)
-    reason = (f"twin stand-in for ImageNet: {cfg.arch} at width {cfg.width} classifying "
-              f"{res.metrics['n_train']} object and stuff crops, {res.metrics['val_accuracy']:.1f}% val "
-              f"accuracy over {res.metrics['n_classes']} classes")
+    if seg is None:
+        reason = (f"twin stand-in for ImageNet: {cfg.arch} at width {cfg.width} classifying "
+                  f"{res.metrics['n_train']} object and stuff crops, {res.metrics['val_accuracy']:.1f}% val "
+                  f"accuracy over {res.metrics['n_classes']} classes")
+    else:
+        reason = (f"twin stand-in for ImageNet: {cfg.arch} at width {cfg.width} classifying object and stuff "
+                  f"crops ({res.metrics['base_val_accuracy']:.1f}% val accuracy), then segmenting "
+                  f"{res.metrics['n_train']} COCO-style scenes for {seg.steps} steps "
+                  f"({res.metrics['val_miou']:.1f}% val mean IoU)")
     if unavailable is None:
         return {"init": "stand-in", "pretrained": True, "weights": f"{res.path.stem}", "reason": reason}
     return {"init": "stand-in", "pretrained": True, "weights": f"{res.path.stem}",
             "reason": f"{FALLBACK_ENV} fallback, ImageNet weights unavailable; {reason}",
             "imagenet_unavailable": unavailable}
+
+
+# --------------------------------------------------------------------------- the segmentation stage
+#: Scene seed of the segmentation stage's scenes: neither the twin datasets' (0) nor the crops'.
+SEG_SCENE_SEED = PRETRAIN_SCENE_SEED + 1
+
+
+@dataclass(frozen=True)
+class SceneSetConfig:
+    """The segmentation stage's images: COCO-style twin scenes rendered with their own seed."""
+
+    profile: str
+    image_size: int
+    n_scenes: int
+    preset: str = "coco"
+    scene_seed: int = SEG_SCENE_SEED
+    version: int = 1
+
+
+@dataclass(frozen=True)
+class SegPretrainConfig:
+    """A second pretraining stage of a ResNet stand-in: dense segmentation of COCO-style scenes.
+
+    It starts from the crop-classification stage (``base``) and trains an FCRN (Wu §2.3, the
+    head every FCRN row uses: output stride 16, 3x3 classifier of dilation 6) on the 20 VOC
+    categories of :class:`SceneSetConfig`'s scenes, as real pipelines fine-tune ImageNet nets on
+    COCO before VOC. Only the trunk is kept; each downstream row gets a new head.
+    """
+
+    base: PretrainConfig
+    scenes: SceneSetConfig
+    steps: int
+    batch_size: int
+    crop_size: int
+    lr: float
+    warmup_steps: int
+    output_stride: int = 16
+    kernel: int = 3
+    dilation: int = 6
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"standin-seg-{self.base.arch}-w{self.base.width}"
+
+
+def seg_pretrain_config(profile: Profile | str, arch: str, steps: int | None = None) -> SegPretrainConfig | None:
+    """The segmentation stage of ``arch``'s stand-in at ``profile``, or ``None`` where it has none.
+
+    Only the ResNets have one (the FCRNs of Wu, Arnab & Torr and Fathi et al.); its length
+    is the profile's ``pretrain_seg_steps`` entry (0 or absent: no stage, and the book's nets
+    start from the crop stage alone). ``steps`` overrides it (the learnability benchmark
+    measures the stage before a profile adopts it).
+    """
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    steps = int(p.extra.get("pretrain_seg_steps", {}).get(arch, 0)) if steps is None else steps
+    if steps <= 0 or arch in VGG_ARCHS:
+        return None
+    scenes = SceneSetConfig(profile=p.name, image_size=p.image_size, n_scenes=int(p.extra.get("pretrain_seg_scenes", 1600)))
+    return SegPretrainConfig(base=pretrain_config(p, arch), scenes=scenes, steps=steps, batch_size=p.batch_size,
+                             crop_size=p.crop_size, lr=float(p.extra.get("lr", 1e-3)), warmup_steps=max(1, steps // 20))
+
+
+def scene_set_path(cfg: SceneSetConfig) -> Path:
+    h = hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:12]
+    return data_root() / cfg.profile / "pretrain" / f"scenes-{h}.npz"
+
+
+def _render_scene(args: tuple[SceneSetConfig, int]) -> tuple[np.ndarray, np.ndarray]:
+    from .data.synthetic import render
+
+    cfg, index = args
+    sc = render(cfg.preset, "train", index, seed=cfg.scene_seed, image_size=cfg.image_size)
+    sem = sc.semantic.astype(np.uint8).copy()
+    sem[sc.void.astype(bool)] = 255  # unlabelled pixels carry no loss, as in the datasets
+    return sc.image, sem
+
+
+def build_scene_set(cfg: SceneSetConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``[(image, class map), ...]`` of ``cfg`` (rendered once, then read from its ``.npz``)."""
+    path = scene_set_path(cfg)
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return [(z[f"image{i}"], z[f"semantic{i}"]) for i in range(int(z["n"]))]
+        except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt, not trusted
+            path.unlink()
+    from tqdm import tqdm
+
+    from .train import progress_enabled
+
+    out = [_render_scene((cfg, i)) for i in tqdm(range(cfg.n_scenes), desc="pretraining scenes",
+                                                  disable=not progress_enabled(), leave=False)]
+    buf = io.BytesIO()
+    arrays = {f"image{i}": im for i, (im, _) in enumerate(out)} | {f"semantic{i}": s for i, (_, s) in enumerate(out)}
+    np.savez(buf, n=np.array(len(out)), **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+    return out
+
+
+class _Scenes(torch.utils.data.Dataset):
+    """The scene set as :class:`~instseg_lib.data.sample.Sample` s (every 10th held out)."""
+
+    def __init__(self, scenes: list[tuple[np.ndarray, np.ndarray]], val: bool) -> None:
+        from .data.classes import VOC_CLASSES
+
+        self.items = [s for i, s in enumerate(scenes) if (i % 10 == 9) == val]
+        self.names = tuple(VOC_CLASSES)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        from .data.sample import Sample
+
+        image, sem = self.items[i]
+        h, w = sem.shape
+        return Sample(image=image, semantic=sem, instances=np.zeros((h, w), np.int32),
+                      instance_classes=np.zeros(0, np.int64), boxes=np.zeros((0, 4), np.float32),
+                      image_id=f"pretrain-{i:06d}", num_classes=len(self.names), class_names=self.names,
+                      has_instances=False)
+
+
+def _seg_model(cfg: SegPretrainConfig, num_classes: int) -> nn.Module:
+    from .models import FCRN, FCRNConfig
+
+    return FCRN(FCRNConfig(depth=cfg.base.depth, output_stride=cfg.output_stride, kernel=cfg.kernel,
+                           dilation=cfg.dilation, width=cfg.base.width, num_classes=num_classes))
+
+
+def _seg_pretrain(cfg: SegPretrainConfig, ctx: RunContext) -> dict[str, Any]:
+    from .data.transforms import SampleTransform, RandomScaleRotateCrop
+    from .losses import bootstrapped_cross_entropy
+    from .metrics import SemanticEvaluator
+    from .recipes.common import TensorDataset, collate_dicts, predict_probabilities
+    from .train import TrainConfig, train
+
+    scenes = build_scene_set(cfg.scenes)
+    tr, va = _Scenes(scenes, val=False), _Scenes(scenes, val=True)
+    model = _seg_model(cfg, len(tr.names))
+    state, base = standin_state(cfg.base)
+    model.backbone.load_state_dict(state, strict=True)
+    data = TensorDataset(tr, SampleTransform(RandomScaleRotateCrop(cfg.crop_size, (0.7, 1.5), 10.0, True)))
+    tcfg = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, optimizer="adam", weight_decay=1e-4,
+                       warmup_steps=cfg.warmup_steps, seed=cfg.seed, checkpoint_every=max(50, cfg.steps // 4),
+                       channels_last=not ctx.device.startswith("cuda"))
+    loss = lambda m, b: bootstrapped_cross_entropy(m(b["image"]), b["semantic"], k=None)  # noqa: E731
+    hist = train(model, data, loss, tcfg, checkpoint_path=ctx.checkpoint_path, device=ctx.device,
+                 collate_fn=collate_dicts, desc=cfg.name)
+    model.eval()
+    ev = SemanticEvaluator(len(tr.names))
+    with torch.no_grad():
+        for i in range(len(va)):
+            s = va[i]
+            ev.add(s.semantic, predict_probabilities(model, s.image, ctx.device).argmax(0).numpy(), s.image_id)
+    ctx.notes["scene_set"] = scene_set_path(cfg.scenes).name
+    ctx.notes["base"] = base.path.stem
+    return {"val_miou": 100.0 * float(ev.compute().mean_iou), "n_train": len(tr), "n_val": len(va),
+            "base_val_accuracy": float(base.metrics["val_accuracy"]),
+            "losses": [round(float(v), 4) for v in hist["losses"]],
+            "final_loss": float(np.mean(hist["losses"][-20:]))}
+
+
+def run_seg_pretraining(cfg: SegPretrainConfig, force: bool | None = None) -> Result:
+    """The segmentation stage (or its cached result); ``FORCE_PRETRAIN=1`` recomputes it."""
+    if force is None:
+        force = os.environ.get("FORCE_PRETRAIN", "").strip().lower() in {"1", "true", "yes"}
+    return run_experiment(cfg, _seg_pretrain, paper=PAPER, name=cfg.name, profile=cfg.scenes.profile, seed=cfg.seed,
+                          force=force)
+
+
+def seg_standin_state(cfg: SegPretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
+    """The segmentation stage's trunk (``backbone.`` prefix removed) and its result."""
+    res = run_seg_pretraining(cfg)
+    state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
+    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res

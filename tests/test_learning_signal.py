@@ -211,3 +211,49 @@ def test_the_fine_tuning_config_hash_follows_its_pretraining():
     assert a.init != b.init and config_hash(a) != config_hash(b)
     assert wu.semantic_config(p, "voc", 101, 16, 3, 6).init.startswith("standin-resnet101-")
     assert wu.localization_config(p, 101).init == wu.semantic_config(p, "voc", 101).init
+
+
+def test_the_segmentation_stage_is_off_unless_a_profile_sets_it():
+    from instseg_lib import pretrain
+
+    for name in ("smoke", "cpu"):
+        assert pretrain.seg_pretrain_config(name, "resnet50") is None
+        assert pretrain.init_key(name, 50).startswith("standin-resnet50-")
+    assert pretrain.seg_pretrain_config("cpu", "vgg16", steps=100) is None  # ResNets only
+    cfg = pretrain.seg_pretrain_config("cpu", "resnet101", steps=100)
+    assert cfg.base == pretrain.pretrain_config("cpu", "resnet101") and cfg.steps == 100
+    # its scenes have their own seed: neither the twin datasets' (0) nor the crop stage's
+    assert cfg.scenes.scene_seed not in (0, cfg.base.crops.scene_seed)
+
+
+@pytest.mark.slow
+def test_segmentation_stage_trains_from_the_crop_stage_and_initialises_the_trunk(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from instseg_lib import pretrain
+    from instseg_lib.models import ScaledResNet
+    from instseg_lib.profiles import PROFILES
+
+    monkeypatch.setenv("INSTSEG_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("INSTSEG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("INSTSEG_PROGRESS", "0")
+    cfg = pretrain.seg_pretrain_config("smoke", "resnet50", steps=2)
+    cfg = replace(cfg, scenes=replace(cfg.scenes, n_scenes=10))
+    state, res = pretrain.seg_standin_state(cfg)
+    assert res.metrics["n_train"] == 9 and res.metrics["n_val"] == 1 and 0 <= res.metrics["val_miou"] <= 100
+    crop_state, _ = pretrain.standin_state(cfg.base)
+    assert set(state) == set(crop_state)  # the same trunk, moved by the stage
+    assert any(not torch.equal(state[k], crop_state[k]) for k in state if state[k].is_floating_point())
+    ScaledResNet(50, cfg.base.width, output_stride=16).load_state_dict(state, strict=True)
+    # scenes are rendered once and read back equal
+    a = pretrain.build_scene_set(cfg.scenes)
+    b = pretrain.build_scene_set(cfg.scenes)
+    assert len(a) == 10 and all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1]) for x, y in zip(a, b))
+    # a profile that sets the stage initialises from it, and its fine-tuning configs say so
+    prof = replace(PROFILES["smoke"], extra={**PROFILES["smoke"].extra, "pretrain_seg_steps": {"resnet50": 2},
+                                             "pretrain_seg_scenes": 10})
+    assert pretrain.init_key(prof, 50).startswith("standin-seg-resnet50-")
+    net = ScaledResNet(50, cfg.base.width, output_stride=16)
+    info = pretrain.initialise_backbone(net, prof)
+    assert info["init"] == "stand-in" and "segmenting" in info["reason"]
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in state.items())
