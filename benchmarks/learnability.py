@@ -176,6 +176,7 @@ def _train_until(net, data, loss, tcfg: TrainConfig, ckpt: Path, done: int) -> l
 
 
 def main() -> None:
+    global SEG_STEPS  # --seg-steps sets the stage build() measures
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
@@ -188,7 +189,6 @@ def main() -> None:
     ap.add_argument("--seg-steps", type=int, default=SEG_STEPS,
                     help="steps of the segmentation stage of fcrn50-standin-seg (cached per value)")
     args = ap.parse_args()
-    global SEG_STEPS
     SEG_STEPS = args.seg_steps
     warnings.filterwarnings("ignore")
     os.environ.setdefault("INSTSEG_PROGRESS", "0")

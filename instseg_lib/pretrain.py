@@ -466,7 +466,8 @@ def seg_pretrain_config(profile: Profile | str, arch: str, steps: int | None = N
     steps = int(p.extra.get("pretrain_seg_steps", {}).get(arch, 0)) if steps is None else steps
     if steps <= 0 or arch in VGG_ARCHS:
         return None
-    scenes = SceneSetConfig(profile=p.name, image_size=p.image_size, n_scenes=int(p.extra.get("pretrain_seg_scenes", 1600)))
+    scenes = SceneSetConfig(profile=p.name, image_size=p.image_size,
+                            n_scenes=int(p.extra.get("pretrain_seg_scenes", 1600)))
     return SegPretrainConfig(base=pretrain_config(p, arch), scenes=scenes, steps=steps, batch_size=p.batch_size,
                              crop_size=p.crop_size, lr=float(p.extra.get("lr", 1e-3)), warmup_steps=max(1, steps // 20))
 

@@ -69,8 +69,8 @@ def _boxsup_table1(p: Profile) -> Any:
 
 #: ``{paper: {table: TableRun}}``: each paper's headline table.
 TABLES: dict[str, dict[str, TableRun]] = {
-    "wu2016": {"table1": TableRun("wu2016_table1", ("wu.plan_semantic(", "wu.run_plan(plan)", "wu.noise_by_row(plan, P)"),
-                                  _wu_table1)},
+    "wu2016": {"table1": TableRun("wu2016_table1",
+                                  ("wu.plan_semantic(", "wu.run_plan(plan)", "wu.noise_by_row(plan, P)"), _wu_table1)},
     "arnab2017": {"table1": TableRun("arnab2017_table1_table2", ("arnab.table1_runs(P)", 'arnab.noise_runs(P, "voc")'),
                                      _arnab_table1)},
     "liang2015": {"table1": TableRun("liang2015_table1_table2_table3",
