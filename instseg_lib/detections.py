@@ -337,14 +337,17 @@ def _clip_box(x0: float, y0: float, x1: float, y1: float, h: int, w: int) -> Box
 
 def controlled_detections(boxes: np.ndarray, classes: Sequence[int], image_size: tuple[int, int],
                           config: ControlledDetectorConfig, *, image_id: Hashable = 0,
-                          num_classes: int | None = None) -> list[Detection]:
+                          num_classes: int | None = None, fp_classes: Sequence[int] | None = None
+                          ) -> list[Detection]:
     """Detections of one image from its ground truth (``boxes`` (N, 4) ``x0, y0, x1, y1``).
 
     Deterministic: every draw comes from ``numpy`` generators seeded by ``(config.seed,
     crc32(image_id), stream)``, one stream per error type, so an image's detections do
     not depend on the order images are processed in, and raising one rate does not
     re-draw the others. Ground-truth boxes of zero area (absent instances) are skipped.
-    False positives need ``num_classes`` (their class is uniform over ``1..num_classes-1``).
+    False positives need ``num_classes`` (their class is uniform over ``1..num_classes-1``) or
+    ``fp_classes`` (uniform over those: the instance classes of a label set whose class 0 is not
+    background, such as Cityscapes').
     With every rate 0 the detections are the ground-truth boxes with score ``tp_score``.
     Returned in descending score order (stable).
     """
@@ -381,11 +384,15 @@ def controlled_detections(boxes: np.ndarray, classes: Sequence[int], image_size:
         score = float(np.clip(c.tp_score + c.score_noise * score_noise[i], 0.0, 1.0))
         out.append(Detection(int(cls[i]), score, box))
     if c.fp_rate > 0:
-        if num_classes is None or num_classes < 2:
+        if fp_classes is not None:
+            if not len(fp_classes):
+                raise ValueError("fp_classes is empty: false positives need a class to take")
+        elif num_classes is None or num_classes < 2:
             raise ValueError("false positives need num_classes >= 2 (their class is drawn from 1..num_classes-1)")
         fp = _rng(c.seed, image_id, "fp")
         for _ in range(int(fp.poisson(c.fp_rate))):
-            k = int(fp.integers(1, num_classes))
+            k = (int(fp.integers(1, num_classes)) if fp_classes is None
+                 else int(fp_classes[fp.integers(len(fp_classes))]))
             same = gt[(cls == k) & (gt[:, 2] > gt[:, 0]) & (gt[:, 3] > gt[:, 1])]
             for _try in range(100):
                 fw, fh = fp.uniform(*c.fp_size, size=2) * (w, h)
@@ -398,6 +405,15 @@ def controlled_detections(boxes: np.ndarray, classes: Sequence[int], image_size:
 
 
 def controlled_detections_for(sample: Any, config: ControlledDetectorConfig) -> list[Detection]:
-    """:func:`controlled_detections` of a :class:`~instseg_lib.data.Sample` (its boxes and classes)."""
+    """:func:`controlled_detections` of a :class:`~instseg_lib.data.Sample` (its boxes and classes).
+
+    False positives take a class that has instances: ``1..C-1`` where class 0 is background,
+    and on Cityscapes' label set (no background) its eight instance classes."""
+    from .data.classes import CITYSCAPES_THING_CLASSES
+
+    names = list(getattr(sample, "class_names", ()) or ())
+    fp_classes = None
+    if names and names[0] != "background":
+        fp_classes = [i for i, n in enumerate(names) if n in CITYSCAPES_THING_CLASSES] or None
     return controlled_detections(sample.boxes, sample.instance_classes, sample.size, config,
-                                 image_id=sample.image_id, num_classes=sample.num_classes)
+                                 image_id=sample.image_id, num_classes=sample.num_classes, fp_classes=fp_classes)

@@ -244,3 +244,70 @@ def test_table2_sets_the_books_pfn_beside_ours_on_the_same_images(smoke):
     assert [r.claim.id for r in results] == ["ahead-of-pfn-0.7", "ahead-of-pfn-0.8", "ahead-of-pfn-0.9"]
     assert all(r.verdict != "not run" for r in results)
     assert {r.verdict for r in check_claims(TABLES["arnab2017.table2"], arnab.table2_ours(smoke["box-pw"]))} == {"not run"}
+
+
+# --------------------------------------------------------------------------- Table 5 (Cityscapes)
+def test_background_from_stuff_sums_the_stuff_channels_and_keeps_the_rest():
+    from instseg_lib.grouping import background_from_stuff
+
+    q = torch.softmax(torch.randn(1, 5, 3, 4), 1).requires_grad_(True)
+    out = background_from_stuff(q, [0, 2, 3])
+    assert torch.allclose(out[:, 0], q[:, 0] + q[:, 2] + q[:, 3])
+    assert torch.equal(out[:, 1:], q[:, 1:])  # the instance classes' channels, unchanged
+    out[:, 0].sum().backward()
+    assert torch.equal(q.grad[0, :, 0, 0], torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0]))
+    with pytest.raises(ValueError, match="stuff_ids must be channels of Q"):
+        background_from_stuff(q, [5])
+
+
+def test_label_0_is_background_on_voc_and_the_summed_stuff_on_cityscapes():
+    from instseg_lib.data.classes import CITYSCAPES_CLASSES, CITYSCAPES_THING_CLASSES, VOC_CLASSES
+
+    assert arnab.stuff_ids_for(VOC_CLASSES) is None
+    stuff = arnab.stuff_ids_for(CITYSCAPES_CLASSES)
+    assert len(stuff) == 11 and not {CITYSCAPES_CLASSES[i] for i in stuff} & set(CITYSCAPES_THING_CLASSES)
+    assert arnab.semantic_config("smoke", "cityscapes").depth == 101  # §4.7: a ResNet-101 semantic network
+    assert arnab.semantic_config("smoke", "voc").depth == 50
+
+
+def test_cityscapes_false_positives_take_an_instance_class():
+    from instseg_lib.data import open_dataset
+    from instseg_lib.data.classes import CITYSCAPES_THING_CLASSES
+    from instseg_lib.detections import ControlledDetectorConfig, controlled_detections_for
+
+    try:
+        val = open_dataset("cityscapes", "val", profile="smoke")
+    except MissingDatasetError as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+    cfg = ControlledDetectorConfig(miss_rate=0.0, fp_rate=5.0)
+    things = {i for i, n in enumerate(val.class_names) if n in CITYSCAPES_THING_CLASSES}
+    classes = [d.class_id for i in range(len(val)) for d in controlled_detections_for(val[i], cfg)]
+    assert len(classes) > sum(val[i].num_instances for i in range(len(val)))  # false positives were drawn
+    assert set(classes) <= things
+
+
+def test_cityscapes_ap_of_the_ground_truth_is_100_and_of_nothing_is_0():
+    from instseg_lib.data import open_dataset
+
+    try:
+        val = open_dataset("cityscapes", "val", profile="smoke")
+    except MissingDatasetError as exc:  # pragma: no cover
+        pytest.skip(str(exc))
+    perfect, empty = arnab._CityscapesAP(val[0].size), arnab._CityscapesAP(val[0].size)
+    for i in range(len(val)):
+        s = val[i]
+        gt = arnab.gt_instance_masks(s)
+        perfect.add(s, gt, gt, np.asarray(s.instance_classes), np.ones(len(gt)))
+        empty.add(s, gt, np.zeros((0, *s.size), bool), np.zeros(0, np.int64), np.zeros(0))
+    assert perfect.compute()["cs_ap"] == pytest.approx(100.0) and empty.compute()["cs_ap"] == 0.0
+
+
+def test_smoke_table5_fills_ap_and_ap50_and_leaves_the_distance_columns_empty(smoke):
+    runs = arnab.table5_runs("smoke")
+    ours = arnab.table5_ours(runs)
+    assert set(ours) == {"ours"} and set(ours["ours"]) == set(TABLES["arnab2017.table5"].value_columns)
+    assert ours["ours"]["AP 100m"] is None and ours["ours"]["AP 50m"] is None
+    assert all(0.0 <= runs[k].metrics[m] <= 100.0 for k in runs for m in ("cs_ap", "cs_ap50"))
+    assert runs["ours"].config["train"]["semantic"]["depth"] == 101
+    assert "not computable" in arnab.table5_provenance(runs).dataset
+    assert list(arnab.table5_frame(runs).index) == ["ours", "paste the box"]

@@ -13,6 +13,7 @@ from .instance_crf import (
     InstanceCRFOutput,
     InstanceUnaries,
     ShapeTemplates,
+    background_from_stuff,
     box_masks,
     dynamic_instance_crf,
     instance_masks,
@@ -54,6 +55,7 @@ __all__ = [
     "select_seeds",
     "absolute_locations", "cluster_mask", "instance_count", "pfn_affinity", "pfn_group",
     "refine_category_map", "spectral_cluster", "within_cluster_similarity",
-    "InstanceCRFOutput", "InstanceUnaries", "ShapeTemplates", "box_masks", "dynamic_instance_crf",
+    "InstanceCRFOutput", "InstanceUnaries", "ShapeTemplates", "background_from_stuff", "box_masks",
+    "dynamic_instance_crf",
     "instance_masks", "instance_scores", "instances_from_labels", "label_classes", "transform_scores",
 ]

@@ -464,6 +464,23 @@ class InstanceCRFOutput:
     detections: list[Detection] = field(default_factory=list)
 
 
+def background_from_stuff(q: torch.Tensor, stuff_ids: Sequence[int]) -> torch.Tensor:
+    """``Q`` with channel 0 replaced by the summed probability of the ``stuff_ids`` classes.
+
+    Label 0 of the instance CRF takes ``Q_i(background)`` (Eq. 4). A label set without a
+    background class, such as Cityscapes' 19 training classes (§4.7), has none: the
+    background of an instance map is everything that is not an instance class, so its
+    probability is the sum over the stuff classes (ours; the paper does not say how its
+    PSPNet's 19 classes feed label 0). Only channel 0 and the detections' classes are read
+    by the unaries and the ranking, so no class id changes; the sum keeps the gradient.
+    """
+    ids = sorted({int(c) for c in stuff_ids})
+    if not ids or min(ids) < 0 or max(ids) >= q.shape[1]:
+        raise ValueError(f"stuff_ids must be channels of Q (0..{q.shape[1] - 1}), got {list(stuff_ids)}")
+    bg = q[:, ids].sum(1, keepdim=True)
+    return torch.cat([bg, q[:, 1:]], 1)
+
+
 def dynamic_instance_crf(q: torch.Tensor, detections: Sequence[Detection], unaries: InstanceUnaries, *,
                          image: torch.Tensor | None = None,
                          crf: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,

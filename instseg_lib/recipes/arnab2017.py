@@ -1,6 +1,7 @@
 """Arnab & Torr 2017 as experiments: a semantic subnetwork with a dense CRF, the dynamic
 instance CRF on detections, trained piecewise or end to end with the matched loss
-(Tables 1, 3, 4; Table 2's "Ours" row; Figs. 3-6; a detector-robustness sweep).
+(Tables 1, 3, 4; Table 2's "Ours" row; Table 5's "Ours" row on the Cityscapes twin; Figs. 3-6;
+a detector-robustness sweep).
 
 The pipeline (Fig. 2):
 
@@ -75,7 +76,9 @@ Choices the paper leaves open (ours; the notebooks repeat them):
 - **Which model fills each table**: Table 1 all six rows on the VOC twin; Table 2 "Ours" =
   Box+Global+Shape end to end; Table 3 "Ours" = Box+Global+Shape on the SBD twin, each
   regime; Table 4 "after" = the end-to-end model (piecewise leaves the semantic net
-  unchanged by construction). VOC and SBD models are trained separately.
+  unchanged by construction). VOC and SBD models are trained separately. Table 5 "Ours" =
+  Box+Global+Shape end to end on the Cityscapes twin, on Wu's FCRN-101 (§4.7's ResNet-101),
+  label 0 the summed stuff classes (:func:`stuff_ids_for`), AP 100m / 50m not computable.
 - **Noise**: ``noise_seeds`` trainings of the Box+Global+Shape models (both regimes,
   both twins); every Table 1 row shares that spread.
 """
@@ -98,9 +101,9 @@ from ..detections import (ControlledDetectorConfig, Detection, DetectionConfig, 
 from ..experiments import Result, RunContext, load_checkpoint, run_experiment
 from ..grouping import InstanceUnaries, ShapeTemplates, dynamic_instance_crf
 from ..grouping.hough import Instances
-from ..grouping.instance_crf import TERMS, box_masks, instance_masks, label_classes
+from ..grouping.instance_crf import TERMS, background_from_stuff, box_masks, instance_masks, label_classes
 from ..losses import matched_loss
-from ..metrics import MatchingIoUEvaluator, SDSEvaluator, SemanticEvaluator
+from ..metrics import CityscapesEvaluator, MatchingIoUEvaluator, SDSEvaluator, SemanticEvaluator
 from ..models import DenseCRF, DetectionPotential, scale_position_widths
 from ..models.crf import (DEFAULT_THETA_ALPHA, DEFAULT_THETA_BETA, DEFAULT_THETA_GAMMA, DEFAULT_W_BILATERAL,
                           DEFAULT_W_SPATIAL, REFERENCE_SIZE)
@@ -137,6 +140,22 @@ CLIP_NORM = 1e9 / (500 * 375)
 #: side, true-positive scores 0.85 +- 0.1. Training draws use seed 1, test draws seed 0.
 DETECTOR = ControlledDetectorConfig(miss_rate=0.1, fp_rate=0.3, jitter=0.05, score_noise=0.1, tp_score=0.85)
 TRAIN_DETECTOR_SEED = 1
+
+
+def stuff_ids_for(class_names: Sequence[str]) -> tuple[int, ...] | None:
+    """The classes merged into the instance CRF's label 0, or ``None`` where class 0 is background.
+
+    VOC and SBD have a background class, which Eq. 4's label 0 takes. Cityscapes' 19 training
+    classes (§4.7) have none: its 11 stuff classes (every class that is not one of the 8
+    instance classes) are summed into label 0 (:func:`~instseg_lib.grouping.instance_crf.
+    background_from_stuff`).
+    """
+    from ..data.classes import CITYSCAPES_THING_CLASSES
+
+    names = list(class_names)
+    if names and names[0] == "background":
+        return None
+    return tuple(i for i, n in enumerate(names) if n not in CITYSCAPES_THING_CLASSES)
 #: The robustness sweep (new, not in the paper): false positives per image, and box jitter.
 SWEEP_FP_RATES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0, 4.0)
 SWEEP_JITTERS: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3)
@@ -237,8 +256,12 @@ def _arnab_steps(p: Profile) -> int:
 
 
 def semantic_config(profile: Profile | str, dataset: str) -> wu.SemanticConfig:
-    """The semantic subnetwork: Wu's FCRN-50 recipe on ``dataset`` (the stand-in for FCN-8s)."""
-    return wu.semantic_config(profile, dataset, depth=50, output_stride=8, kernel=3, dilation=12)
+    """The semantic subnetwork: Wu's FCRN-50 recipe on ``dataset`` (the stand-in for FCN-8s).
+
+    On Cityscapes (§4.7) the paper's semantic network is a ResNet-101 (PSPNet, [52]); ours is
+    Wu's FCRN-101, the row of Wu's Table 3 with the same head, so its cache is shared."""
+    depth = 101 if dataset == "cityscapes" else 50
+    return wu.semantic_config(profile, dataset, depth=depth, output_stride=8, kernel=3, dilation=12)
 
 
 def train_config(profile: Profile | str, dataset: str = "voc", terms: str = "box+global+shape",
@@ -269,8 +292,10 @@ class ArnabNet(nn.Module):
 
     def __init__(self, semantic: nn.Module, semantic_crf: DenseCRF, unaries: InstanceUnaries,
                  instance_crf: DenseCRF, *, freeze_semantic: bool,
-                 detection_potential: DetectionPotential | None = None, recalibrate: bool = True) -> None:
+                 detection_potential: DetectionPotential | None = None, recalibrate: bool = True,
+                 stuff_ids: tuple[int, ...] | None = None) -> None:
         super().__init__()
+        self.stuff_ids = stuff_ids
         self.semantic, self.semantic_crf = semantic, semantic_crf
         self.detection_potential = detection_potential
         self.unaries, self.instance_crf = unaries, instance_crf
@@ -306,9 +331,14 @@ class ArnabNet(nn.Module):
         scores = ho.scores().detach().clamp(0.0, 1.0).tolist()
         return q, [Detection(d.class_id, s, d.box) for d, s in zip(detections, scores)]
 
+    def instance_q(self, q: torch.Tensor) -> torch.Tensor:
+        """``Q`` as the instance CRF reads it: channel 0 the background (the summed stuff
+        classes on a label set without one, :func:`stuff_ids_for`)."""
+        return q if self.stuff_ids is None else background_from_stuff(q, self.stuff_ids)
+
     def forward(self, x: torch.Tensor, rgb: torch.Tensor, detections: Sequence[Detection]):
         q, dets = self.semantic_q(x, rgb, detections)
-        out = dynamic_instance_crf(q, dets, self.unaries, image=rgb, crf=self.instance_crf)
+        out = dynamic_instance_crf(self.instance_q(q), dets, self.unaries, image=rgb, crf=self.instance_crf)
         return out, q
 
     def param_groups(self, lr: float, semantic_lr_scale: float, instance_lr_scale: float = 1.0
@@ -335,8 +365,10 @@ def _templates_of(dataset: str, profile: str, per_class: bool, data: tuple[str, 
     return t.templates.detach().clone(), t.valid.clone(), t.aspect_centres.clone()
 
 
-def build_model(cfg: ArnabTrainConfig, num_classes: int, semantic_state: dict | None = None) -> ArnabNet:
-    """The network of ``cfg`` (instance subnetwork untrained; the FCRN from ``semantic_state``)."""
+def build_model(cfg: ArnabTrainConfig, num_classes: int, semantic_state: dict | None = None,
+                class_names: Sequence[str] | None = None) -> ArnabNet:
+    """The network of ``cfg`` (instance subnetwork untrained; the FCRN from ``semantic_state``).
+    ``class_names`` decide label 0 (:func:`stuff_ids_for`; ``None``: class 0 is background)."""
     fcrn = wu.build_semantic_model(cfg.semantic, num_classes)
     if semantic_state is not None:
         fcrn.load_state_dict(semantic_state)
@@ -349,7 +381,7 @@ def build_model(cfg: ArnabTrainConfig, num_classes: int, semantic_state: dict | 
     inst_crf = DenseCRF(**_scaled_crf(INSTANCE_CRF, cfg.image_size), unary_kind="energy")
     pot = DetectionPotential(num_classes) if cfg.detection_potential else None
     return ArnabNet(fcrn, sem_crf, unaries, inst_crf, freeze_semantic=cfg.regime == "pw", detection_potential=pot,
-                    recalibrate=cfg.recalibrate)
+                    recalibrate=cfg.recalibrate, stuff_ids=stuff_ids_for(class_names) if class_names else None)
 
 
 def _semantic_state(cfg: wu.SemanticConfig) -> tuple[dict, Result]:
@@ -414,7 +446,7 @@ def _train(cfg: ArnabTrainConfig, ctx: RunContext) -> dict[str, Any]:
     train_ds = open_dataset(cfg.dataset, "train", profile=cfg.profile)
     ctx.dataset_fingerprint = dataset_fingerprint_of(train_ds)
     state, sem_res = _semantic_state(cfg.semantic)
-    model = build_model(cfg, train_ds.num_classes, state)
+    model = build_model(cfg, train_ds.num_classes, state, train_ds.class_names)
     ctx.notes["semantic"] = {"config": cfg.semantic.name, "miou_val": round(float(sem_res.metrics["miou"]), 2)}
     tcfg = TrainConfig(steps=cfg.steps, batch_size=1, lr=cfg.lr, seed=cfg.seed, optimizer=cfg.optimizer,
                        warmup_steps=cfg.warmup_steps, weight_decay=0.0, checkpoint_every=prof.checkpoint_every,
@@ -443,7 +475,7 @@ def run_train(cfg: ArnabTrainConfig, force: bool | None = None) -> Result:
 def load_model(cfg: ArnabTrainConfig, device: str = "cpu", trained: bool = True) -> ArnabNet:
     """The trained network of ``cfg`` (``trained=False``: the instance subnetwork as initialised)."""
     state, sem_res = _semantic_state(cfg.semantic)
-    model = build_model(cfg, len(sem_res.metrics["class_names"]), state)
+    model = build_model(cfg, len(sem_res.metrics["class_names"]), state, sem_res.metrics["class_names"])
     if trained:
         res = run_train(cfg)
         model.load_state_dict(load_checkpoint(res.path.with_suffix(".pt"), map_location="cpu")["model"])
@@ -469,7 +501,9 @@ def predict(model: ArnabNet, sample, detections: Sequence[Detection], ranking: s
         q, detections = model.semantic_q(x, rgb, detections)
     else:
         q = q.to(device)
-    return dynamic_instance_crf(q, detections, model.unaries, image=rgb, crf=model.instance_crf, ranking=ranking), q
+    out = dynamic_instance_crf(model.instance_q(q), detections, model.unaries, image=rgb, crf=model.instance_crf,
+                               ranking=ranking)
+    return out, q
 
 
 def true_positive_detections(detections: Sequence[Detection], sample, iou: float = 0.5) -> list[bool]:
@@ -505,7 +539,10 @@ def _evaluate_with(cfg: ArnabEvalConfig, ctx: RunContext, detections_of) -> dict
     ctx.dataset_fingerprint = dataset_fingerprint_of(val)
     n = len(val) if cfg.n_eval is None else min(cfg.n_eval, len(val))
     model = None if cfg.paste_box else load_model(cfg.train, ctx.device, trained=not cfg.untrained)
-    ap = SDSEvaluator("sds", classes=range(1, val.num_classes))
+    stuff = stuff_ids_for(val.class_names)
+    things = [c for c in range(1 if stuff is None else 0, val.num_classes) if stuff is None or c not in stuff]
+    ap = SDSEvaluator("sds", classes=things)
+    cs = _CityscapesAP(val[0].size) if cfg.dataset == "cityscapes" else None
     m_voc, m_seg = MatchingIoUEvaluator("voc"), MatchingIoUEvaluator("segment")
     sem = SemanticEvaluator(val.num_classes)
     n_det = n_pred = 0
@@ -530,18 +567,54 @@ def _evaluate_with(cfg: ArnabEvalConfig, ctx: RunContext, detections_of) -> dict
         ap.add(s.image_id, gt, s.instance_classes, pm, pc, inst.scores.numpy())
         m_voc.add(s.image_id, gt, s.instance_classes, pm, pc, void=void)
         m_seg.add(s.image_id, gt, s.instance_classes, pm, pc, void=void)
+        if cs is not None:
+            cs.add(s, gt, pm, pc, inst.scores.numpy())
         n_pred += len(pc)
     table = ap.compute()
     out: dict[str, Any] = {f"ap_r_{t:g}": 100 * float(table.map_at(t)) for t in AP_THRESHOLDS}
     out.update({"ap_r_vol": 100 * float(table.ap_vol), "matching_iou": 100 * float(m_voc.compute().mean),
                 "matching_iou_segment": 100 * float(m_seg.compute().mean), "n_images": n,
                 "n_detections": n_det, "n_predictions": n_pred})
+    if cs is not None:
+        out.update(cs.compute())
     if not cfg.paste_box:
         sc = sem.compute()
         out["semantic_miou"] = 100 * float(sc.mean_iou)
         out["detection_scores"] = {k: (float(np.mean(v)) if v else None) for k, v in scores.items()}
         out["detection_counts"] = {"tp": len(scores["raw_tp"]), "fp": len(scores["raw_fp"])}
     return out
+
+
+class _CityscapesAP:
+    """Table 5's metric, Cityscapes AP and AP at 0.5 (:mod:`instseg_lib.metrics.cityscapes`), on
+    the twin: train ids mapped to label ids, crowd regions as groups, and the benchmark's
+    100-pixel minimum region scaled by the twin's image area against Cityscapes' 2048 x 1024
+    (ours: unscaled, it would drop most twin instances, which are a few hundred pixels)."""
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        from ..data.classes import CITYSCAPES_LABELS
+        from ..metrics.cityscapes import MIN_REGION_SIZE
+
+        self.to_label = {lab.train_id: lab.id for lab in CITYSCAPES_LABELS if lab.train_id != 255}
+        self.min_region = max(1, round(MIN_REGION_SIZE * size[0] * size[1] / (1024 * 2048)))
+        self.ev = CityscapesEvaluator(min_region_size=self.min_region)
+
+    def add(self, s, gt: np.ndarray, pm: np.ndarray, pc: np.ndarray, scores: np.ndarray) -> None:
+        classes = [self.to_label[int(c)] for c in s.instance_classes]
+        groups = []
+        if s.crowd is not None and s.crowd.any():  # a crowd region of each class is a Cityscapes group
+            for c in np.unique(s.semantic[s.crowd]):
+                if int(c) in self.to_label:
+                    groups.append((s.crowd & (s.semantic == c), self.to_label[int(c)]))
+        masks = np.concatenate([gt.reshape(-1, *s.size), np.stack([m for m, _ in groups])]) if groups else gt
+        self.ev.add(s.image_id, masks, classes + [c for _, c in groups],
+                    pm, [self.to_label[int(c)] for c in pc], scores,
+                    gt_is_group=[False] * len(classes) + [True] * len(groups), void=s.semantic == 255,
+                    image_size=s.size)
+
+    def compute(self) -> dict[str, Any]:
+        r = self.ev.compute()
+        return {"cs_ap": 100 * float(r.AP), "cs_ap50": 100 * float(r.AP50), "cs_min_region_px": self.min_region}
 
 
 def run_eval(cfg: ArnabEvalConfig, force: bool | None = None) -> Result:
@@ -1159,17 +1232,51 @@ def settings_frame(profile: Profile | str):
     return pd.DataFrame({"setting": list(rows.values())}, index=pd.Index(list(rows), name="part"))
 
 
-#: Why Table 5 is not run at any profile (shown on its page).
-TABLE5_NOT_RUN = (
-    "not run: the paper's rows are Cityscapes test-server results; on the Cityscapes twin the instance CRF "
-    "would need a background label built from the 11 stuff classes (the twin's 19 training classes have no "
-    "background class, and Eq. 4's label 0 takes Q_i(background)), which is not built, and AP 100 m / 50 m need "
-    "a per-instance distance that the twin does not carry")
+#: Table 5's columns we measure (the rest need a per-instance distance: :data:`TABLE5_NOT_COMPUTABLE`).
+T5_COLUMNS = {"AP": "cs_ap", "AP at 0.5": "cs_ap50"}
+TABLE5_NOT_COMPUTABLE = (
+    "AP 100m and AP 50m count only instances within 100 m and 50 m of the camera; the Cityscapes twin carries no "
+    "per-instance distance (no disparity maps), so those columns are not computable on it")
 
 
-def table5_provenance(profile: Profile | str):
-    """Caption provenance of Table 5, which nothing of ours fills (:data:`TABLE5_NOT_RUN`)."""
-    from ..papers.render import Provenance
+def table5_config(profile: Profile | str) -> ArnabTrainConfig:
+    """Table 5's network (§4.7): Box+Global+Shape trained end to end on the Cityscapes twin,
+    on Wu's FCRN-101 (:func:`semantic_config`), label 0 the summed stuff classes."""
+    return train_config(profile, "cityscapes", "box+global+shape", "e2e")
 
+
+def table5_runs(profile: Profile | str) -> dict[str, Result]:
+    """Our Table 5 row on the Cityscapes twin's val split, and "paste the box" on the same
+    detections (the floor any instance CRF should clear)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    return Provenance(dataset=f"{dataset_label('cityscapes')}, " + TABLE5_NOT_RUN, profile=p.name)
+    return {"ours": run_eval(eval_config(table5_config(p))),
+            "paste the box": run_eval(eval_config(None, p, "cityscapes", paste_box=True))}
+
+
+def table5_frame(runs: dict[str, Result]):
+    """Table 5's runs: Cityscapes AP and AP at 0.5 beside AP^r, Matching IoU and the counts."""
+    import pandas as pd
+
+    cols = {"AP": "cs_ap", "AP at 0.5": "cs_ap50", "AP^r 0.5": "ap_r_0.5", "AP^r_vol": "ap_r_vol",
+            "match IoU": "matching_iou", "semantic mIoU": "semantic_miou", "detections": "n_detections",
+            "instances": "n_predictions", "images": "n_images"}
+    recs = []
+    for rid, r in runs.items():
+        rec = {"run": rid}
+        rec.update({c: (None if k not in r.metrics else int(r.metrics[k]) if k.startswith("n_")
+                        else round(float(r.metrics[k]), 2)) for c, k in cols.items()})
+        recs.append(rec)
+    return pd.DataFrame(recs).set_index("run")
+
+
+def table5_ours(runs: dict[str, Result]) -> dict[str, dict[str, float | None]]:
+    return {"ours": {**_row_values(runs["ours"], T5_COLUMNS), "AP 100m": None, "AP 50m": None}}
+
+
+def table5_provenance(runs: dict[str, Result], note: str = ""):
+    """Caption provenance of Table 5: the twin's val, the scaled minimum region, the columns
+    that are not computable, and the wall time of the run and its semantic subnetwork."""
+    r = runs["ours"]
+    prov = provenance_for([r], "cityscapes", note, trains=[table5_config(r.config["profile"])])
+    return replace(prov, dataset=(f"{prov.dataset}; the benchmark's 100-pixel minimum region scaled to the twin's "
+                                  f"image area ({r.metrics['cs_min_region_px']} px); {TABLE5_NOT_COMPUTABLE}"))
