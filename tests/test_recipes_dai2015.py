@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -199,6 +200,89 @@ def test_baseline_estimates_by_hand():
     lab, info = d.estimate_labels(d.table2_configs("smoke")["grabcut"], s, "voc", 0, 0, None, "cpu")
     assert sum(info["grabcut"].values()) == 1
     np.testing.assert_array_equal(lab, want)
+
+
+class _GridNet(torch.nn.Module):
+    """A stand-in for DeepLab: stride-8 scores from 8 x 8 means of the input, a fixed 1x1 mix."""
+
+    def __init__(self, num_classes: int = 21) -> None:
+        super().__init__()
+        self.mix = torch.nn.Conv2d(3, num_classes, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.randn(num_classes, 3, 1, 1, generator=torch.Generator().manual_seed(0)) * 3)
+            self.mix.bias.zero_()
+
+    def forward_features(self, x):
+        return self.mix(torch.nn.functional.avg_pool2d(x, 8))
+
+
+class _Source(list):
+    num_classes = 21
+
+
+def _image_with_objects(h, w, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 60, (h, w, 3)).astype(np.uint8)
+    img[2:h // 2, 3:w // 2] = (220, 40, 40)
+    img[h // 2:h - 2, w // 2:w - 3] = (40, 40, 220)
+    return img
+
+
+def test_the_batched_update_is_the_one_image_update_round_after_round(monkeypatch):
+    """update_labels (same-size images batched, each image prepared once and cached between
+    rounds) gives every image the labels estimate_labels gives it alone, in every round; E_r
+    is read from the stride-8 grid of the input at update_scale."""
+    masks = {}
+
+    def fake_candidates(sample, dataset, setting, profile):
+        h, w = sample.size
+        return masks.setdefault((h, w), Candidates.from_masks(np.stack([
+            np.pad(np.ones((h // 2 - 2, w // 2 - 3), bool), ((2, h - h // 2), (3, w - w // 2))),
+            np.pad(np.ones((h // 2 - 2, w - w // 2 - 3), bool), ((h // 2, 2), (w // 2, 3))),
+            np.ones((h, w), bool), np.eye(h, w, dtype=bool) | np.eye(h, w, k=1, dtype=bool)])))
+
+    monkeypatch.setattr(d, "candidates_for", fake_candidates)
+    sizes = [(32, 48), (48, 32), (32, 48), (32, 48), (40, 40)]
+    samples = []
+    for i, (h, w) in enumerate(sizes):
+        s = _box_sample([[3, 2, w // 2, h // 2], [w // 2, h // 2, w - 3, h - 2]], [5, 9], h, w,
+                        image=_image_with_objects(h, w, i))
+        samples.append(s.replace(image_id=f"img{i}"))
+    cfg = replace(d.table1_configs("smoke")["voc-box"], update_scale=0.5, rounds=3)
+    items = [d.Item(0, i, "box") for i in range(len(samples))]
+    data = d.LabelledSet([_Source(samples)], items)
+    net = _GridNet()
+    cache = d.UpdateCache()
+    for r in range(3):
+        model = None if r == 0 else net
+        labels, meta = d.update_labels(cfg, data, r, model, "cpu", r, cache)
+        assert meta["n_images"] == 5 and meta["e_o_only"] == (r == 0) and meta["n_unscored"] == 5
+        assert len(cache.entries) == 5 and cache.nbytes > 0
+        fresh, _ = d.update_labels(cfg, data, r, model, "cpu", r)  # no cache: prepared from scratch
+        for k, s in enumerate(samples):
+            alone, _ = d.estimate_labels(cfg, s, "voc", r, k, model, "cpu")
+            np.testing.assert_array_equal(labels[k], alone)
+            np.testing.assert_array_equal(fresh[k], alone)
+    # the grid: the input at update_scale 0.5 is 16 x 24, its stride-8 grid 2 x 3 (stride 16 px of the image)
+    e = cache.entries[0]
+    assert tuple(e.x.shape) == (3, 16, 24) and e.segment_weights.shape == (4, 6)
+    g = d.update_grids(net, [e.x], "cpu")[0]
+    assert tuple(g.shape) == (21, 2, 3)
+    torch.testing.assert_close(g.exp().sum(0), torch.ones(2, 3))
+    # a cache too small to keep anything still updates the same
+    tiny = d.UpdateCache(max_bytes=0)
+    again, _ = d.update_labels(cfg, data, 2, net, "cpu", 2, tiny)
+    assert not tiny.entries and all(np.array_equal(again[k], labels[k]) for k in labels)
+
+
+def test_batched_forward_passes_equal_one_image_ones():
+    rng = torch.Generator().manual_seed(1)
+    xs = [torch.randn(3, 16, 24, generator=rng) for _ in range(5)] + [torch.randn(3, 20, 12, generator=rng)]
+    net = _GridNet()
+    together = d.update_grids(net, xs, "cpu", batch=4)
+    for x, g in zip(xs, together):
+        torch.testing.assert_close(g, d.update_grids(net, [x], "cpu")[0], rtol=1e-5, atol=1e-5)
+    assert tuple(together[-1].shape) == (21, 3, 2)  # 20 x 12 padded to 24 x 16
 
 
 # --------------------------------------------------------------------------- smoke runs

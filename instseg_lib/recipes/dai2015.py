@@ -74,11 +74,18 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   to show masks moving. Every row of Tables 1-3 trains the same number of steps, so rows
   with the COCO twin (twice the images) see each image half as often: a compute-matched
   comparison, not the paper's epoch-matched one.
-- **Update cost.** The update's forward pass runs at ``update_scale`` of the image size
-  (:data:`UPDATE_SCALE`: 0.5 on the cpu profile) and the logits are upsampled bilinearly to
-  the image before E_r (DeepLab's output is stride 8 anyway, so E_r sees stride-16
-  predictions). Measured at cpu sizes an update then costs about half a training epoch, not
-  the ≤ 10 % the issue targets (see :data:`UPDATE_SCALE`); each round's log records both times.
+- **Update cost** (the issue's target: one update of the whole training set in <= 10 % of a
+  training epoch; ``benchmarks/bench_boxsup_update.py`` measures it). The update's forward
+  pass runs at ``update_scale`` of the image size (:data:`UPDATE_SCALE`), :data:`UPDATE_BATCH`
+  same-size images at a time, and E_r is read from the network's stride-8 score grid itself:
+  log-softmax on the grid, bilinearly upsampled to the pixels through fixed per-candidate
+  weights (:func:`~instseg_lib.boxsup.grid_regression_costs`), so E_r sees predictions at a
+  stride of ``8 / update_scale`` image pixels (the logits upsampled first would need a
+  log-softmax per pixel, which cost more than the forward). The choices match those of the
+  logits upsampled to the image on 100 % of boxes at scale 1. What does not change between a
+  run's updates (candidates, E_o, the scaled inputs, the grid weights) is prepared once, at
+  round 0, and kept in memory (:class:`UpdateCache`, ~0.6 MB per cpu-twin image). Each
+  round's log records the update's and the training's wall time.
 - **Semi split** (Table 1 "semi": "the ground-truth masks of the original 1,464 training
   images and the bounding box annotations of the rest 9k images"): image ``i`` keeps its
   masks iff ``floor((i + 1) * 1464 / 10582) > floor(i * 1464 / 10582)``
@@ -145,8 +152,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..boxsup import K_SAMPLE, LAMBDA, VOID, LabelMapReport, box_masks, boxsup_labels, check_boxes, grabcut_labels
-from ..boxsup import rectangle_labels
+from ..boxsup import K_SAMPLE, LAMBDA, VOID, BoxImage, LabelMapReport, box_masks, check_boxes, grabcut_labels
+from ..boxsup import grid_regression_costs, grid_superpixel_weights, rectangle_labels
 from ..data import open_dataset, train_transforms
 from ..experiments import Result, RunContext, atomic_write_bytes, load_checkpoint, run_experiment
 from ..experiments import result_paths as experiment_paths
@@ -179,15 +186,20 @@ SEMI_FRACTION = (1464, 10582)
 
 #: Label updates (= rounds) per profile; the paper's 45 epochs on the gpu profile.
 ROUNDS = {"smoke": 3, "cpu": 5, "gpu": 45}
-#: Image scale of the update's forward pass; its logits are upsampled to the image for E_r.
-#: Measured at cpu sizes (one core of a loaded 2-core machine; width 16, 128 x 192 images):
-#: a training step of 8 crops of 112 px takes ~0.27 s (34 ms per image, ~27 s per 800-image
-#: epoch); one image's network-driven update takes ~26 ms at scale 1 (forward 16 ms) and
-#: ~17 ms at scale 0.5 (forward 8 ms); the rest is reading the cached candidates, their tight
-#: boxes, E_o, the per-superpixel sums of E_r and painting (~9 ms, ~6 ms of it also in the
-#: E_o-only round 0). So an update is ~50 % of an epoch at scale 0.5, not the ~10 % the issue
-#: targets: the forward is no longer the larger part. The gpu profile's forward is cheap.
+#: Image scale of the update's forward pass; E_r reads its stride-8 score grid, i.e. predictions
+#: at a stride of 8 / scale image pixels (module docstring, "Update cost"). Measured at cpu sizes
+#: (one core of a loaded 2-core machine; width 16, 128 x 171 images; an epoch of 100 steps of 8
+#: crops ~28 s): the update of all 800 images took ~17 s (0.6 of an epoch) one image at a time
+#: with the logits upsampled to the image; batched, from the grid and with its fixed parts
+#: prepared once it takes ~3.2 s at scale 0.5 (0.11 of an epoch), 3.0 s of it the forward passes.
 UPDATE_SCALE = {"smoke": 1.0, "cpu": 0.5, "gpu": 1.0}
+#: DeepLab-LargeFOV's score grid is at stride 8 of its input (three 2x2 pools); E_r reads it there.
+SCORE_STRIDE = 8
+#: Same-size images per forward pass of a label update (batching halves the CPU cost per image).
+UPDATE_BATCH = 16
+#: Memory a run's label updates may keep between rounds (:class:`UpdateCache`; ~0.25 MB per
+#: cpu-twin image, so the cpu profile's 800 images fit many times over).
+UPDATE_CACHE_BYTES = 2 * 2**30
 #: §5.1 "BoxSup+": the original scale and ±20%.
 PLUS_SCALES = (0.8, 1.0, 1.2)
 
@@ -601,12 +613,137 @@ def _with_rectangle_fallback(cands: Candidates, boxes: np.ndarray, shape: tuple[
     return pooled, int(bad.sum())
 
 
+@dataclass
+class UpdateImage:
+    """One box-only training image as every label update sees it (:func:`prepare_update_image`):
+    Eq. 4's fixed parts (:class:`~instseg_lib.boxsup.BoxImage`), the network's input at
+    ``update_scale``, each candidate's weights on the input's stride-8 score grid (E_r then costs
+    one small sparse product, :func:`~instseg_lib.boxsup.grid_regression_costs`), and the ground
+    truth the logged label mIoU is scored against (``None`` without masks)."""
+
+    box: BoxImage
+    x: torch.Tensor | None  # (3, hs, ws) normalised input at update_scale; None: no network update
+    segment_weights: Any  # (N, gh * gw) scipy csr: members @ grid_superpixel_weights
+    total_weights: np.ndarray | None  # (gh * gw,): the grid weights of all valid pixels
+    gt: np.ndarray | None
+    image_id: str
+    no_overlap: int
+
+    @property
+    def nbytes(self) -> int:
+        n = self.box.nbytes + (0 if self.gt is None else self.gt.nbytes)
+        n += 0 if self.x is None else self.x.numel() * self.x.element_size()
+        if self.segment_weights is not None:
+            w = self.segment_weights
+            n += w.data.nbytes + w.indices.nbytes + w.indptr.nbytes + self.total_weights.nbytes
+        return int(n)
+
+    def e_r(self, grid_log_probs: torch.Tensor) -> np.ndarray:
+        """``(n_boxes, N)`` E_r from the ``(C, gh, gw)`` log-probability grid."""
+        return grid_regression_costs(self.segment_weights, self.total_weights, grid_log_probs, self.box.classes,
+                                     self.box.n_valid)
+
+
+class UpdateCache:
+    """A run's prepared :class:`UpdateImage` per training item, kept in memory between its label
+    updates (the candidates are fixed for the whole run, §4.3), up to ``max_bytes``; items beyond
+    it are prepared again each update. A pure cache: a resumed run rebuilds it."""
+
+    def __init__(self, max_bytes: int | None = None) -> None:
+        self.max_bytes = UPDATE_CACHE_BYTES if max_bytes is None else int(max_bytes)
+        self.entries: dict[int, UpdateImage] = {}
+        self.shapes: dict[int, tuple[int, ...]] = {}
+        self.nbytes = 0
+
+    def get(self, k: int, make) -> UpdateImage:
+        got = self.entries.get(k)
+        if got is None:
+            got = make()
+            self.shapes[k] = () if got.x is None else tuple(got.x.shape)
+            if self.nbytes + got.nbytes <= self.max_bytes:
+                self.entries[k] = got
+                self.nbytes += got.nbytes
+        return got
+
+
+def prepare_update_image(cfg: BoxSupConfig, sample, dataset: str, with_input: bool = True) -> UpdateImage:
+    """What the label updates of one box-only image share (:class:`UpdateImage`).
+
+    Box checks name the image (zero-area box, box outside the image, unknown class: ``ValueError``).
+    A box that no candidate overlaps adds its rectangle (:func:`_with_rectangle_fallback`).
+    """
+    h, w = sample.size
+    try:
+        boxes, classes = check_boxes(sample.boxes, sample.instance_classes, (h, w), sample.num_classes)
+    except ValueError as err:
+        raise ValueError(f"{dataset} twin image {sample.image_id}: {err}") from None
+    cands = candidates_for(sample, dataset, cfg.proposals, cfg.profile)
+    cands, no_overlap = _with_rectangle_fallback(cands, boxes, (h, w))
+    box = BoxImage(cands, boxes, classes, sample.num_classes, crowd=sample.crowd)
+    x = seg_w = total = None
+    if with_input and len(boxes):
+        x = _update_input(sample.image, cfg.update_scale)
+        hs, ws = x.shape[-2:]
+        grid = (-(-hs // SCORE_STRIDE), -(-ws // SCORE_STRIDE))  # the padded input's stride-8 grid
+        sp_w = grid_superpixel_weights(cands.superpixels, grid, (hs, ws), SCORE_STRIDE, box.valid)
+        seg_w = (cands.members.astype(np.float64) @ sp_w).tocsr()
+        total = np.asarray(sp_w.sum(axis=0)).ravel()
+    gt = np.asarray(sample.semantic, np.uint8) if sample.has_masks else None
+    return UpdateImage(box, x, seg_w, total, gt, str(sample.image_id), no_overlap)
+
+
+def _update_input(image: np.ndarray, scale: float) -> torch.Tensor:
+    """``(3, hs, ws)``: the normalised image resized to ``scale`` as :func:`_logits` resizes it."""
+    x = image_tensor(image)[None]
+    h, w = x.shape[-2:]
+    if scale != 1.0:
+        x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))), mode="bilinear",
+                          align_corners=False)
+    return x[0]
+
+
+@torch.no_grad()
+def update_grids(model: torch.nn.Module, inputs: Sequence[torch.Tensor], device: str,
+                 batch: int | None = None) -> list[torch.Tensor]:
+    """``(C, gh, gw)`` log-softmax of the raw network's stride-8 scores (eval mode, no CRF) for
+    each input of :func:`_update_input`; same-size inputs run ``batch`` at a time (a batched
+    forward costs about half as much per image on a CPU), in a fixed order, so a resumed run
+    sees the same numbers as an uninterrupted one."""
+    batch = UPDATE_BATCH if batch is None else int(batch)
+    net = getattr(model, "module", model)
+    net.eval()
+    out: list[torch.Tensor | None] = [None] * len(inputs)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, x in enumerate(inputs):
+        groups.setdefault(tuple(x.shape), []).append(i)
+    for idx in groups.values():
+        for j in range(0, len(idx), batch):
+            chunk = idx[j:j + batch]
+            x = torch.stack([inputs[i] for i in chunk]).to(device)
+            if not device.startswith("cuda"):  # as train() runs on CPU
+                x = x.contiguous(memory_format=torch.channels_last)
+            xp, _ = pad_to_multiple(x, SCORE_STRIDE)
+            lp = torch.log_softmax(net.forward_features(xp).float(), 1).cpu()
+            for i, g in zip(chunk, lp):
+                out[i] = g
+    return out  # type: ignore[return-value]
+
+
+def _assign(cfg: BoxSupConfig, entry: UpdateImage, round_: int, item: int, grid_lp: torch.Tensor | None):
+    """One image's update from its score grid (``None``: E_o alone), sampling seeded by
+    ``(seed, round, item)``."""
+    e_r = None if grid_lp is None else entry.e_r(grid_lp)
+    rng = np.random.default_rng([cfg.seed, round_, item])
+    return entry.box.assign(lam=cfg.lam, mode=cfg.selection, k=cfg.k, rng=rng, e_r=e_r)
+
+
 def estimate_labels(cfg: BoxSupConfig, sample, dataset: str, round_: int, item: int,
                     model: torch.nn.Module | None, device: str) -> tuple[np.ndarray, dict[str, Any]]:
     """The label map of one box-only image for round ``round_`` and what had to be decided.
 
     ``model=None``: round 0 (E_o alone). Box checks name the image (zero-area box, box outside
-    the image, unknown class: ``ValueError``).
+    the image, unknown class: ``ValueError``). One image at a time; :func:`update_labels` does
+    the same for a whole training set with batched forward passes.
     """
     h, w = sample.size
     try:
@@ -621,40 +758,81 @@ def estimate_labels(cfg: BoxSupConfig, sample, dataset: str, round_: int, item: 
         g = grabcut_labels(sample.image, boxes, classes, sample.num_classes, crowd=crowd, seed=cfg.seed)
         info["grabcut"] = Counter(g.reasons)
         return g.labels, info
-    cands = candidates_for(sample, dataset, cfg.proposals, cfg.profile)
-    cands, info["no_overlap"] = _with_rectangle_fallback(cands, boxes, (h, w))
-    log_probs = None
-    if model is not None and len(boxes):
-        log_probs = torch.log_softmax(score_maps(model, sample.image, device, (cfg.update_scale,)), 0)
-    rng = np.random.default_rng([cfg.seed, round_, item])
-    a = boxsup_labels(cands, boxes, classes, sample.num_classes, log_probs=log_probs, lam=cfg.lam, mode=cfg.selection,
-                      k=cfg.k, rng=rng, crowd=crowd)
-    info["report"] = a.report
+    entry = prepare_update_image(cfg, sample, dataset, with_input=model is not None)
+    grid = update_grids(model, [entry.x], device)[0] if model is not None and entry.x is not None else None
+    a = _assign(cfg, entry, round_, item, grid)
+    info["no_overlap"], info["report"] = entry.no_overlap, a.report
     return a.labels, info
 
 
 def update_labels(cfg: BoxSupConfig, data: LabelledSet, round_: int, model: torch.nn.Module | None,
-                  device: str, step: int) -> tuple[dict[int, np.ndarray], dict[str, Any]]:
-    """One label update of every box-only image; the labels and the update's log entry."""
+                  device: str, step: int, cache: UpdateCache | None = None) -> tuple[dict[int, np.ndarray],
+                                                                                  dict[str, Any]]:
+    """One label update of every box-only image; the labels and the update's log entry.
+
+    BoxSup's update (§4.3) runs the network once per image at ``update_scale`` (batched) and takes
+    E_r from its stride-8 score grid (stride ``8 / update_scale`` px of the image: module docstring,
+    "Update cost"); ``cache`` keeps each image's fixed part between a run's updates."""
     t0 = time.perf_counter()
     num_classes = data.sources[0].num_classes
     ev = SemanticEvaluator(num_classes)
     labels: dict[int, np.ndarray] = {}
     report, grabcut, no_overlap = LabelMapReport(), Counter(), 0
     unscored = 0
-    for k, it in enumerate(data.items):
-        if it.mode != "box":
-            continue
-        s = data.sources[it.source][it.index]
-        lab, info = estimate_labels(cfg, s, cfg.sources[it.source][0], round_, k, model, device)
+    keys = [k for k, it in enumerate(data.items) if it.mode == "box"]
+
+    def sample_of(k: int):
+        it = data.items[k]
+        return data.sources[it.source][it.index]
+
+    def record(k: int, lab: np.ndarray, gt: np.ndarray | None, image_id: str) -> None:
+        nonlocal unscored
         labels[k] = lab
-        report, grabcut = report + info["report"], grabcut + info["grabcut"]
-        no_overlap += info["no_overlap"]
-        if s.has_masks:  # Fig. 3 made quantitative: the training masks against the true ones
-            gt = np.where(lab == VOID, VOID, s.semantic).astype(np.uint8)
-            ev.add(gt, np.where(lab == VOID, 0, lab), s.image_id)
+        if gt is not None:  # Fig. 3 made quantitative: the training masks against the true ones
+            void = lab == VOID
+            if void.any():
+                ev.add(np.where(void, VOID, gt).astype(np.uint8), np.where(void, 0, lab), image_id)
+            else:
+                ev.add(gt, lab, image_id)
         else:
             unscored += 1
+
+    if cfg.estimate != "boxsup":  # the baselines, computed once (round 0)
+        for k in keys:
+            s = sample_of(k)
+            lab, info = estimate_labels(cfg, s, cfg.sources[data.items[k].source][0], round_, k, model, device)
+            report, grabcut = report + info["report"], grabcut + info["grabcut"]
+            no_overlap += info["no_overlap"]
+            record(k, lab, s.semantic if s.has_masks else None, s.image_id)
+    else:
+        cache = UpdateCache() if cache is None else cache
+        later = cfg.updates > 1  # the scaled inputs serve the network-driven updates
+
+        def entry(k: int) -> UpdateImage:
+            return cache.get(k, lambda: prepare_update_image(cfg, sample_of(k), cfg.sources[data.items[k].source][0],
+                                                             with_input=later))
+
+        if model is None:
+            chunks = [[k] for k in keys]
+        else:  # same-size inputs in batches for the forward passes, in a fixed order
+            by_shape: dict[tuple[int, ...], list[int]] = {}
+            for k in keys:
+                if k not in cache.shapes:
+                    entry(k)
+                by_shape.setdefault(cache.shapes[k], []).append(k)
+            chunks = [ks[j:j + UPDATE_BATCH] for ks in by_shape.values() for j in range(0, len(ks), UPDATE_BATCH)]
+        for chunk in chunks:
+            entries = [entry(q) for q in chunk]
+            grids: list[torch.Tensor | None] = [None] * len(entries)
+            if model is not None:
+                with_x = [i for i, e in enumerate(entries) if e.x is not None]
+                for i, g in zip(with_x, update_grids(model, [entries[i].x for i in with_x], device)):
+                    grids[i] = g
+            for q, e, g in zip(chunk, entries, grids):
+                a = _assign(cfg, e, round_, q, g)
+                report, no_overlap = report + a.report, no_overlap + e.no_overlap
+                record(q, a.labels, e.gt, e.image_id)
+        labels = {k: labels[k] for k in sorted(labels)}
     seconds = time.perf_counter() - t0
     miou = None
     if ev.n_images:
@@ -707,6 +885,7 @@ def _train_boxsup(cfg: BoxSupConfig, ctx: RunContext) -> dict[str, Any]:
         if dropped:
             ctx.notes["dropped_stale_rounds"] = dropped
     spr, n_updates = cfg.steps_per_round, cfg.updates
+    cache = UpdateCache()  # each box image's candidates, E_o, input and grid weights, for every round
     label_log: list[dict[str, Any]] = []
     recomputed: list[int] = []
     losses: list[float] = []
@@ -720,7 +899,7 @@ def _train_boxsup(cfg: BoxSupConfig, ctx: RunContext) -> dict[str, Any]:
                 if r > 0 and done != r * spr:
                     raise RuntimeError(f"{cfg.name}: round {r}'s labels are missing but the checkpoint is at step "
                                        f"{done}, not {r * spr}; rerun with FORCE=1")
-                labels, meta = update_labels(cfg, data, r, model if r > 0 else None, ctx.device, r * spr)
+                labels, meta = update_labels(cfg, data, r, model if r > 0 else None, ctx.device, r * spr, cache)
                 store.save(r, labels, meta)
                 recomputed.append(r)
             else:
