@@ -420,6 +420,62 @@ def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
     assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
 
 
+# --------------------------------------------------------------------------- Fig. 4 (trimap)
+def _trimap_result(boundary, interior):
+    class R:
+        metrics = {"widths": list(d.TRIMAP_WIDTHS), "boundary_miou": list(boundary), "interior_miou": list(interior),
+                   "n_eval_images": 4, "mean_longer_side": 192.0}
+    return R()
+
+
+def test_the_trimap_claim_compares_the_interior_gain_with_the_boundary_gain():
+    from instseg_lib.papers.schema import Noise
+
+    n = len(d.TRIMAP_WIDTHS)
+    voc = _trimap_result([30.0] * n, [60.0] * n)
+    # +10 in the interior, +2 on the boundary: interior - boundary rises from 30 to 38
+    coco = _trimap_result([32.0] * n, [70.0] * n)
+    assert d.trimap_value(coco) == pytest.approx(38.0)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": coco}).verdict == "reproduced"
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": _trimap_result([40.0] * n, [65.0] * n)}).verdict \
+        == "not reproduced"  # +10 on the boundary, +5 inside
+    noise = Noise(sigma={d.TRIMAP_COLUMN: 2.0}, chance={d.TRIMAP_COLUMN: 5.0}, z=4.3)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": coco}, noise).verdict == "inconclusive"  # 8 < 4.3*2*1.41
+    wide = _trimap_result([30.0] * n, [90.0] * n)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": wide}, noise).verdict == "reproduced"
+    at_chance = _trimap_result([30.0] * n, [35.0] * n)
+    r = d.trimap_verdict({"voc-mask": at_chance, "coco-semi": _trimap_result([30.0] * n, [34.0] * n)}, noise)
+    assert r.verdict == "inconclusive" and "trivial predictor" in r.detail
+    assert d.trimap_verdict({"voc-mask": voc}).verdict == "not run"
+    frame = d.trimap_frame({"voc-mask": voc, "coco-semi": coco})
+    assert list(frame.index) == list(d.TRIMAP_WIDTHS) and frame.shape == (n, 5)
+    assert frame["≈ twin px"].iloc[-1] == pytest.approx(40 * 192 / 500, abs=0.05)
+
+
+def test_the_trimap_claim_quotes_the_paper_verbatim():
+    from instseg_lib.paths import papers_text_root
+
+    root = papers_text_root()
+    if root is None or not (root / "dai2015_boxsup.txt").is_file():
+        pytest.skip("the papers' texts (../shared/papers) are not available")
+    text = " ".join((root / "dai2015_boxsup.txt").read_text(encoding="utf-8").replace("*", "").split())
+    quotes = d.TRIMAP_CLAIM.source.split("'")[1::2]
+    assert quotes and all(" ".join(q.split()) in text for q in quotes)
+
+
+@pytest.mark.slow
+def test_trimap_evaluation_of_a_smoke_run_is_cached_and_consistent(smoke):
+    cfg = replace(d.table1_configs("smoke")["voc-mask"], **SMALL)
+    tcfg = d.trimap_config(cfg)
+    res = d.run_trimap(tcfg)
+    m = res.metrics
+    assert tcfg.name.endswith("-trimap-voc-val") and m["n_eval_images"] == 4 and m["widths"] == list(d.TRIMAP_WIDTHS)
+    for key in ("boundary_miou", "interior_miou", "boundary_miou_nocrf", "interior_miou_nocrf"):
+        assert len(m[key]) == len(d.TRIMAP_WIDTHS) and all(0 <= v <= 100 for v in m[key] if v == v)
+    assert d.run_trimap(tcfg).cached
+    assert np.isfinite(d.trimap_chance("smoke"))
+
+
 def test_table_noise_takes_the_larger_spread_of_both_references():
     """A collapsed reference (every seed at the trivial level, spread 0) must not set the band alone."""
     noise = d.table_noise("smoke")

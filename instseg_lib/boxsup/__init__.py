@@ -16,8 +16,8 @@ module              what
 ==================  =====================================================================
 
 Candidates come from :mod:`instseg_lib.proposals`; Fig. 4's boundary / interior error
-analysis is :class:`instseg_lib.metrics.TrimapEvaluator` (band widths 1-40 px, void
-excluded). The network and the training loop are the book's own (DeepLab-LargeFOV VGG-16,
+analysis is :class:`instseg_lib.metrics.TrimapEvaluator` (void excluded), run on the book's
+networks by :func:`instseg_lib.recipes.dai2015.trimap_results`. The network and the training loop are the book's own (DeepLab-LargeFOV VGG-16,
 ``models/vgg.py``; ``train.py``); the recipe alternates one epoch of training with one
 :func:`boxsup_labels` pass over the box-only images.
 """

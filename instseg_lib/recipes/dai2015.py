@@ -139,6 +139,15 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   bilinearly re-scale the score maps to the original size. The scores from three scales are
   averaged." We average the logits (the fc8 score maps) at scales 0.8, 1, 1.2, then softmax,
   then the CRF.
+- **Trimap (Fig. 4, §5.1 "Error Analysis")**: boundary / interior mean IoU (CRF on) of Table 1's
+  ``voc-mask`` ("VOC masks only") and ``coco-semi`` ("extra COCO boxes") on the runs' own val
+  images (:func:`trimap_results`, a cached evaluation per run). The paper gives no widths; ours
+  are :data:`TRIMAP_WIDTHS` pixels of its ~500 px VOC images, each twin image's boundary
+  distances scaled by 500 / its longer side, void pixels in neither region
+  (:class:`~instseg_lib.metrics.TrimapEvaluator`). Its claim (:data:`TRIMAP_CLAIM`: the boxes
+  improve the interior more than the boundary) is a figure's, so it lives here, not with the
+  transcribed tables; it is decided on interior minus boundary mean IoU averaged over the
+  widths, with the tables' noise rule (:func:`trimap_noise`).
 """
 
 from __future__ import annotations
@@ -170,7 +179,7 @@ from ..models import DeepLabLargeFOV, dense_crf, largefov_dilation, scale_positi
 from ..paths import results_root
 from ..pretrain import init_key, initialise_backbone
 from ..profiles import Profile, get_profile
-from ..papers.schema import Noise
+from ..papers.schema import Claim, Noise
 from ..proposals import Candidates, SelectiveSearchConfig, SlicMergeConfig, box_iou_matrix, cached_proposals
 from ..proposals.cache import image_hash
 from ..proposals.selective_search import FAST_SIMILARITIES
@@ -1220,6 +1229,209 @@ def label_rounds_figure(cfg: BoxSupConfig, items: Sequence[int] = (0, 1, 2)):
                "before any training, from E_o alone). Class maps use the VOC palette (void in cream).")
     return image_grid(rows, ["image", "ground truth"] + [f"update {r}" for r in rounds], caption=caption,
                       class_names=sources[0].class_names)
+
+
+# --------------------------------------------------------------------------- Fig. 4 (trimap)
+#: Fig. 4's band widths, in pixels of VOC's ~500 px images (DeepLab's trimap plots run to 40 px);
+#: each image's boundary distances are scaled by :data:`TRIMAP_REFERENCE` / its longer side, so a
+#: band covers the same fraction of a twin image as of a VOC one (cpu twin: 40 VOC px = 10-12 px).
+TRIMAP_WIDTHS = (3, 5, 8, 10, 15, 20, 30, 40)
+TRIMAP_REFERENCE = 500.0
+#: Fig. 4's two runs: "using VOC masks only (blue) and using extra COCO boxes (red)" (Table 1 rows).
+TRIMAP_RUNS = {"voc-mask": "VOC masks only", "coco-semi": "VOC masks + COCO boxes"}
+#: The quantity :data:`TRIMAP_CLAIM` compares: interior minus boundary mean IoU (CRF on), averaged
+#: over the band widths.
+TRIMAP_COLUMN = "interior - boundary mIoU"
+TRIMAP_CLAIM = Claim(
+    "boxes-improve-interior-more",
+    "The extra COCO boxes improve the interior more than the boundary: interior minus boundary mean IoU "
+    "(averaged over the band widths) is higher with VOC masks + COCO boxes than with VOC masks only.",
+    "greater", TRIMAP_COLUMN, ("coco-semi",), ("voc-mask",),
+    source=("§5.1, Error Analysis, Fig. 4: 'For the interior region, the accuracy of using the extra COCO boxes "
+            "(red solid line, Fig. 4) is considerably higher than that of using VOC masks only (blue solid line). "
+            "On the contrary, the improvement on the boundary regions is relatively smaller (red dash line vs. "
+            "blue dash line).'"))
+
+
+@dataclass(frozen=True)
+class TrimapConfig:
+    """Fig. 4's error analysis of one trained run (§5.1, "Error Analysis"): mean IoU inside a band
+    around the ground-truth boundaries ("boundary") and outside it ("interior") for each width,
+    on ``split`` (the first ``n_eval`` images), with and without the test-time CRF."""
+
+    train: BoxSupConfig
+    n_eval: int | None = None
+    widths: tuple[int, ...] = TRIMAP_WIDTHS
+    reference_size: float = TRIMAP_REFERENCE
+    dataset: str = "voc"
+    split: str = "val"
+
+    @property
+    def name(self) -> str:
+        return f"{self.train.name}-trimap-{self.dataset}-{self.split}"
+
+
+def trimap_config(cfg: BoxSupConfig) -> TrimapConfig:
+    """The trimap evaluation of ``cfg`` on the images its default evaluation uses."""
+    return TrimapConfig(train=cfg, n_eval=cfg.n_eval)
+
+
+def _trimap_scores(dataset, num_classes: int, predict, widths: Sequence[int], reference: float) -> dict[str, Any]:
+    """``{boundary_miou<tag>, interior_miou<tag>}`` (%) over ``dataset`` for the label maps
+    ``predict(sample)`` gives (``{tag: (H, W)}``), and the images' mean longer side; void pixels
+    count for neither region."""
+    from ..metrics import TrimapEvaluator
+
+    evs: dict[str, Any] = {}
+    sides = []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        sides.append(max(s.size))
+        for tag, pred in predict(s).items():
+            ev = evs.setdefault(tag, TrimapEvaluator(num_classes, widths))
+            ev.add(s.semantic, pred, s.image_id, px_scale=reference / max(s.size))
+    out: dict[str, Any] = {"mean_longer_side": float(np.mean(sides)) if sides else None}
+    for tag, ev in evs.items():
+        sc = ev.compute()
+        out[f"boundary_miou{tag}"] = [100 * float(v) for v in sc.boundary_miou]
+        out[f"interior_miou{tag}"] = [100 * float(v) for v in sc.interior_miou]
+    return out
+
+
+def _trimap_run(tcfg: TrimapConfig, ctx: RunContext) -> dict[str, Any]:
+    model = load_model(tcfg.train, ctx.device)
+    ds = _eval_set(tcfg.dataset, tcfg.split, tcfg.train.profile, tcfg.n_eval)
+    base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
+    ctx.dataset_fingerprint = dataset_fingerprint_of(ds)
+
+    def predict(s) -> dict[str, np.ndarray]:
+        probs = score_maps(model, s.image, ctx.device).softmax(0)
+        return {"": crf_probabilities(probs, s.image, tcfg.train.crf).argmax(0).numpy(),
+                "_nocrf": probs.argmax(0).numpy()}
+
+    t0 = time.perf_counter()
+    out: dict[str, Any] = _trimap_scores(ds, base.num_classes, predict, tcfg.widths, tcfg.reference_size)
+    out.update({"widths": list(tcfg.widths), "n_eval_images": len(ds),
+                "eval_seconds": round(time.perf_counter() - t0, 3), "class_names": list(base.class_names)})
+    return out
+
+
+def run_trimap(tcfg: TrimapConfig, force: bool | None = None) -> Result:
+    """Fig. 4's trimap evaluation of a trained run (trained first if needed; cached like every result)."""
+    return run_experiment(tcfg, _trimap_run, paper=PAPER, name=tcfg.name, profile=tcfg.train.profile,
+                          seed=tcfg.train.seed, force=force)
+
+
+def trimap_results(profile: Profile | str) -> dict[str, Result]:
+    """``{Table 1 row: trimap Result}`` for Fig. 4's two runs (:data:`TRIMAP_RUNS`)."""
+    t1 = table1_configs(profile)
+    return {rid: run_trimap(trimap_config(t1[rid])) for rid in TRIMAP_RUNS}
+
+
+def trimap_value(res: Result, tag: str = "") -> float:
+    """:data:`TRIMAP_COLUMN` of one trimap result: interior minus boundary mean IoU, mean over widths."""
+    m = res.metrics
+    return float(np.mean(np.asarray(m[f"interior_miou{tag}"]) - np.asarray(m[f"boundary_miou{tag}"])))
+
+
+def trimap_chance(profile: Profile | str) -> float:
+    """:data:`TRIMAP_COLUMN` of the trivial predictor (the training set's most frequent class
+    everywhere, as :func:`table_noise`'s chance level) on the same images."""
+    from .common import class_frequencies
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    ds = _eval_set("voc", "val", p.name, p.eval_subset)
+    base = ds.dataset if isinstance(ds, torch.utils.data.Subset) else ds
+    label = int(np.argmax(class_frequencies("voc", p)))
+    sc = _trimap_scores(ds, base.num_classes, lambda s: {"": np.full(s.semantic.shape, label, np.int64)},
+                        TRIMAP_WIDTHS, TRIMAP_REFERENCE)
+    return float(np.mean(np.asarray(sc["interior_miou"]) - np.asarray(sc["boundary_miou"])))
+
+
+def trimap_noise(profile: Profile | str) -> Noise:
+    """The noise rule of Tables 1-3 (:func:`table_noise`) for :data:`TRIMAP_COLUMN`: the larger seed
+    spread of the same two reference runs (``voc-box``, ``voc-mask``; seeds ``0 .. noise_seeds-1``),
+    Student's t for the number of seeds, and the trivial predictor's value as the chance level."""
+    from .common import t_factor
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    spreads, parts, n_runs = {}, [], 0
+    for rid, ref in noise_references(p).items():
+        values = [trimap_value(run_trimap(trimap_config(replace(ref, seed=s)))) for s in range(p.noise_seeds)]
+        spreads[rid] = float(np.std(values, ddof=1))
+        n_runs = len(values)
+        parts.append(f"`{ref.name}` {spreads[rid]:.2f} (values {', '.join(f'{v:.2f}' for v in values)})")
+    sigma = max(spreads.values())
+    chance = trimap_chance(p)
+    return Noise(sigma={TRIMAP_COLUMN: sigma}, chance={TRIMAP_COLUMN: chance}, z=t_factor(n_runs),
+                 source=(f"σ = {sigma:.2f} points of interior minus boundary mean IoU, the larger spread over "
+                         f"{n_runs} seeds of two reference runs: {'; '.join(parts)}; the trivial predictor scores "
+                         f"{chance:.2f} on the same images."))
+
+
+def trimap_verdict(results: dict[str, Result], noise: Noise | None = None):
+    """:data:`TRIMAP_CLAIM` decided on our trimap results (``{Table 1 row: Result}``), with ``noise``."""
+    from ..papers.schema import check_claim
+
+    values = {rid: {TRIMAP_COLUMN: trimap_value(r)} for rid, r in results.items()}
+    return check_claim(TRIMAP_CLAIM, values, noise)
+
+
+def show_trimap_claim(results: dict[str, Result], noise: Noise | None, profile: Profile | str):
+    """The verdict of :data:`TRIMAP_CLAIM` as the tables show theirs (the noise sentence under it)."""
+    from ..papers.render import HtmlBlock, claims_html, markdown_html, noise_sentence, shown_verdict
+
+    p = profile if isinstance(profile, Profile) else get_profile(profile)
+    r = trimap_verdict(results, noise)
+    sentence = noise_sentence(noise)
+    return HtmlBlock(claims_html([r], p.name) + f'<p class="instseg-legend">{markdown_html(sentence)}</p>',
+                     f"{r.claim.text} -> {shown_verdict(r.verdict, p.name)} ({r.detail})\n{sentence}")
+
+
+def trimap_frame(results: dict[str, Result]):
+    """Fig. 4 as a table: boundary and interior mean IoU (%, CRF on) per band width, one column
+    pair per run, and the band width in the twin's pixels."""
+    import pandas as pd
+
+    first = next(iter(results.values())).metrics
+    size = first.get("mean_longer_side") or TRIMAP_REFERENCE
+    df = pd.DataFrame({"band width (VOC px)": first["widths"]})
+    df["≈ twin px"] = [round(w * size / TRIMAP_REFERENCE, 1) for w in first["widths"]]
+    for rid, r in results.items():
+        for region in ("boundary", "interior"):
+            df[f"{TRIMAP_RUNS.get(rid, rid)}: {region}"] = np.round(r.metrics[f"{region}_miou"], 2)
+    return df.set_index("band width (VOC px)")
+
+
+def trimap_figure(results: dict[str, Result]):
+    """Fig. 4 (bottom): boundary (dashed) and interior (solid) mean IoU against the band width, VOC
+    masks only (blue) and VOC masks + COCO boxes (red), as the paper draws them."""
+    import matplotlib.pyplot as plt
+
+    from ..papers import citation
+    from ..viz import add_caption
+
+    colours = {"voc-mask": "tab:blue", "coco-semi": "tab:red"}
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    first = next(iter(results.values())).metrics
+    for rid, r in results.items():
+        w, m = r.metrics["widths"], r.metrics
+        c = colours.get(rid)
+        ax.plot(w, m["interior_miou"], "o-", color=c, lw=1.4, label=f"{TRIMAP_RUNS.get(rid, rid)}: interior")
+        ax.plot(w, m["boundary_miou"], "s--", color=c, lw=1.2, label=f"{TRIMAP_RUNS.get(rid, rid)}: boundary")
+    ax.set_xlabel("band width (px of a 500 px VOC image)")
+    ax.set_ylabel("mean IoU (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    size = first.get("mean_longer_side") or TRIMAP_REFERENCE
+    add_caption(fig, (f"{citation(PAPER)}, Fig. 4 (bottom) on the VOC twin: mean IoU (CRF on) inside a band around "
+                      "the ground-truth boundaries (boundary, dashed) and outside it (interior, solid), against the "
+                      "band's width, for the network trained on VOC masks only (blue) and on VOC masks + COCO boxes "
+                      f"(red), on the first {first['n_eval_images']} VOC twin val images. Widths are in pixels of "
+                      f"the paper's ~{TRIMAP_REFERENCE:.0f} px images, scaled to each twin image (its longer side "
+                      f"~{size:.0f} px, so 40 px here is ~{40 * size / TRIMAP_REFERENCE:.0f} twin px); void pixels "
+                      "count for neither region."))
+    return fig
 
 
 def runs_frame(results: dict[str, Result], noise: Noise | None = None):
