@@ -1234,7 +1234,7 @@ def label_rounds_figure(cfg: BoxSupConfig, items: Sequence[int] = (0, 1, 2)):
 # --------------------------------------------------------------------------- Fig. 4 (trimap)
 #: Fig. 4's band widths, in pixels of VOC's ~500 px images (DeepLab's trimap plots run to 40 px);
 #: each image's boundary distances are scaled by :data:`TRIMAP_REFERENCE` / its longer side, so a
-#: band covers the same fraction of a twin image as of a VOC one (cpu twin: 40 VOC px = 10-12 px).
+#: band covers the same fraction of a twin image as of a VOC one (cpu twin: 40 VOC px = 14-15 px).
 TRIMAP_WIDTHS = (3, 5, 8, 10, 15, 20, 30, 40)
 TRIMAP_REFERENCE = 500.0
 #: Fig. 4's two runs: "using VOC masks only (blue) and using extra COCO boxes (red)" (Table 1 rows).
