@@ -59,6 +59,7 @@ bench: setup
 	$(PY) benchmarks/bench_fcrn.py
 	$(PY) benchmarks/bench_pfn.py
 	$(PY) benchmarks/bench_proposals.py
+	$(PY) benchmarks/bench_boxsup_update.py
 	$(PY) benchmarks/bench_fathi.py
 	$(PY) benchmarks/bench_arnab.py
 	$(PY) benchmarks/bench_mfu.py

@@ -1,6 +1,7 @@
-"""instseg_lib.boxsup: E_o by hand, E_r against the dense cross-entropy, the selection modes
-(property tests), label-map rules, the baselines with GrabCut's fallbacks, bad input, and
-the update on smoke twin images."""
+"""instseg_lib.boxsup: E_o by hand, E_r against the dense cross-entropy (also from a downsampled
+score grid), the selection modes (property tests), label-map rules (painting on superpixels as
+on dense masks), the prepared image of the rounds (:class:`BoxImage`), the baselines with
+GrabCut's fallbacks, bad input, and the update on smoke twin images."""
 
 from __future__ import annotations
 
@@ -15,19 +16,26 @@ from instseg_lib.boxsup import (
     K_SAMPLE,
     LAMBDA,
     VOID,
+    BoxImage,
     balance_example,
     boxsup_labels,
     check_boxes,
     dense_regression_cost,
     grabcut_labels,
+    grid_log_prob_sums,
+    grid_regression_costs,
+    grid_superpixel_weights,
     log_softmax_np,
     overlap_costs,
     overlap_energy,
+    paint,
+    paint_cells,
     rectangle_labels,
     regression_costs,
     select_candidates,
     superpixel_log_prob_sums,
     supervision_target,
+    upsample_grid,
 )
 from instseg_lib.data import Sample
 from instseg_lib.proposals import Candidates, selective_search
@@ -97,6 +105,96 @@ def test_regression_cost_matches_torch_cross_entropy():
     assert sums.shape == (cands.n_superpixels, 4)
     with pytest.raises(ValueError, match="channel"):
         regression_costs(cands, np.array([9]), lp)
+
+
+# --------------------------------------------------------------------------- E_r from a score grid
+def _grid_e_r(cands, labels, grid_lp, scaled, stride, valid=None):
+    w = grid_superpixel_weights(cands.superpixels, grid_lp.shape[1:], scaled, stride, valid)
+    seg = cands.members.astype(np.float64) @ w
+    n_valid = cands.superpixels.size if valid is None else int(valid.sum())
+    return w, grid_regression_costs(seg, np.asarray(w.sum(axis=0)).ravel(), grid_lp, labels, n_valid)
+
+
+def test_grid_e_r_by_hand():
+    """A 16 x 16 image, a 2 x 2 grid at stride 8 (scale 1): where the grid is constant its
+    upsampling is too, and E_r is the per-pixel cross-entropy counted by hand."""
+    h = w = 16
+    seg = square(h, w, 0, 0, 8, 16)  # the top half
+    cands = Candidates.from_masks(seg[None])
+    grid = np.zeros((2, 2, 2))
+    grid[1] = np.log(0.75)  # class 1 has p = 0.75 on every pixel, background 0.25
+    grid[0] = np.log(0.25)
+    _, e_r = _grid_e_r(cands, np.array([1]), grid, (h, w), 8)
+    # half the pixels are labelled 1 (cost -log 0.75), half background (-log 0.25)
+    assert e_r[0, 0] == pytest.approx(0.5 * -np.log(0.75) + 0.5 * -np.log(0.25), rel=1e-12)
+    # a grid that ramps across the image: the exact bilinear values, by hand at two pixels
+    ramp = np.zeros((1, 2, 2))
+    ramp[0, :, 1] = 8.0  # column centres at x = 4 and 12 (continuous coordinates)
+    up = upsample_grid(ramp, (h, w), (h, w), 8)[0]
+    assert up[0, 4] == pytest.approx(8.0 * (4.5 - 4) / 8) and up[5, 0] == 0.0 and up[3, 15] == 8.0
+
+
+def test_upsample_grid_is_torch_bilinear_when_the_grid_tiles_the_image():
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    g = np.random.default_rng(0).normal(size=(3, 4, 6))
+    ref = F.interpolate(torch.tensor(g)[None], size=(32, 48), mode="bilinear", align_corners=False)[0].numpy()
+    np.testing.assert_allclose(upsample_grid(g, (32, 48), (32, 48), 8), ref, atol=1e-12)
+    # the image was halved for the forward pass: the grid is at stride 16 of the image
+    ref = F.interpolate(torch.tensor(g)[None], size=(64, 96), mode="bilinear", align_corners=False)[0].numpy()
+    np.testing.assert_allclose(upsample_grid(g, (64, 96), (32, 48), 8), ref, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.booleans(), st.integers(6, 30), st.integers(6, 30))
+def test_grid_e_r_equals_dense_e_r_of_the_upsampled_grid(seed, with_void, h, w):
+    """Per-superpixel E_r from a downsampled grid = the dense cross-entropy of the painted map
+    under the upsampled log-probabilities, at any scale and with void pixels left out."""
+    rng = np.random.default_rng(seed)
+    c = 4
+    cands = Candidates.from_masks(rng.random((5, h, w)) < 0.4)
+    scaled = (max(1, int(h * rng.uniform(0.3, 1.0))), max(1, int(w * rng.uniform(0.3, 1.0))))
+    stride = int(rng.choice([4, 8]))
+    grid = log_softmax_np(rng.normal(0, 2, (c, -(-scaled[0] // stride), -(-scaled[1] // stride))))
+    crowd = (rng.random((h, w)) < 0.2) if with_void else None
+    valid = None if crowd is None else ~crowd
+    up = upsample_grid(grid, (h, w), scaled, stride)
+    labels = np.array([2, 1, 3])
+    wts, e_r = _grid_e_r(cands, labels, grid, scaled, stride, valid)
+    np.testing.assert_allclose(grid_log_prob_sums(grid, wts), superpixel_log_prob_sums(up, cands.superpixels, valid),
+                               rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(e_r, regression_costs(cands, labels, up, valid), rtol=1e-9, atol=1e-12)
+    for b, lab in enumerate(labels):
+        for i in range(len(cands)):
+            target = np.where(cands.mask(i), lab, 0).astype(np.uint8)
+            if crowd is not None:
+                target[crowd] = VOID
+            assert e_r[b, i] == pytest.approx(dense_regression_cost(up, target), rel=1e-9, abs=1e-12)
+
+
+def test_downsampled_choice_equals_the_full_resolution_choice_where_it_must():
+    """An object on grid-cell boundaries, a net sure of it everywhere: the stride-16 grid (the
+    image halved, stride 8) blurs the boundary symmetrically, so the object stays the cheapest
+    candidate, as at full resolution, against grown, shrunk and shifted copies."""
+    h = w = 64
+    obj = square(h, w, 16, 16, 48, 48)
+    cands = Candidates.from_masks(np.stack([square(h, w, 12, 12, 52, 52), square(h, w, 20, 20, 44, 44), obj,
+                                            square(h, w, 20, 16, 52, 48), square(h, w, 16, 8, 48, 40)]))
+    box, cls = np.array([[16, 16, 48, 48]]), np.array([1])
+    full = np.zeros((3, h, w))
+    full[0][~obj], full[1][obj] = 5.0, 5.0
+    lp = log_softmax_np(full)
+    grid = log_softmax_np(full.reshape(3, 4, 16, 4, 16).mean(axis=(2, 4)))  # the net's stride-16 scores
+    _, e_r = _grid_e_r(cands, cls, grid, (32, 32), 8)
+    e_o = overlap_costs(box, cands.boxes())
+    dense = boxsup_labels(cands, box, cls, 3, log_probs=lp, mode="argmin")
+    img = BoxImage(cands, box, cls, 3)
+    down = img.assign(e_r=e_r, mode="argmin")
+    assert dense.chosen[0] == down.chosen[0] == 2
+    assert np.argmin(e_r[0]) == np.argmin(dense.regression_cost[0]) == 2  # E_r alone agrees too
+    np.testing.assert_allclose(down.cost, e_o + LAMBDA * e_r)
+    np.testing.assert_array_equal(down.labels, dense.labels)
 
 
 def test_lambda_3_balances_the_terms_only_when_n_counts_boxes():
@@ -206,6 +304,53 @@ def test_crowd_is_void_and_left_out_of_e_r():
     target[crowd] = VOID
     lp = log_softmax_np(np.random.default_rng(0).normal(size=(2, h, w)))
     assert out.regression_cost[0, out.chosen[0]] == pytest.approx(dense_regression_cost(lp, target))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(0, 4), st.booleans())
+def test_painting_on_superpixels_equals_painting_dense_masks(seed, n, with_crowd):
+    rng = np.random.default_rng(seed)
+    h, w = 9, 13
+    cands = Candidates.from_masks(rng.random((6, h, w)) < 0.3)
+    idx = rng.integers(0, len(cands), n)
+    classes = rng.integers(1, 5, n)
+    areas = rng.integers(1, 4, n).astype(float)  # ties in area: the later one on top in both
+    crowd = (rng.random((h, w)) < 0.1) if with_crowd else None
+    m = cands.members
+    cells = [m.indices[m.indptr[i]:m.indptr[i + 1]] for i in idx]
+    got = paint_cells(cands.superpixels, cells, classes, areas, crowd=crowd)
+    want = paint((h, w), cands.masks(idx), classes, areas=areas, crowd=crowd)
+    np.testing.assert_array_equal(got[0], want[0])
+    assert got[1:] == want[1:]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.sampled_from(["sample", "argmin"]))
+def test_a_prepared_image_assigns_as_the_one_off_update(seed, mode):
+    """:class:`BoxImage` (what a run keeps between rounds, 16-bit cells) gives the labels, choices
+    and costs of :func:`boxsup_labels`, from E_r, from per-superpixel sums, or from E_o alone."""
+    rng = np.random.default_rng(seed)
+    h, w = 12, 14
+    cands = Candidates.from_masks(rng.random((7, h, w)) < 0.35)
+    boxes = np.array([[1, 1, 8, 9], [4, 2, 13, 11]], float)
+    cls = np.array([2, 1])
+    crowd = rng.random((h, w)) < 0.1
+    lp = log_softmax_np(rng.normal(0, 2, (3, h, w)))
+    img = BoxImage(cands, boxes, cls, 3, crowd=crowd)
+    assert img.superpixels.dtype == np.uint16 and img.nbytes > 0
+    for log_probs in (None, lp):
+        ref = boxsup_labels(cands, boxes, cls, 3, log_probs=log_probs, mode=mode, rng=np.random.default_rng(1),
+                            crowd=crowd)
+        sums = None if log_probs is None else superpixel_log_prob_sums(lp, cands.superpixels, ~crowd)
+        for got in (img.assign(sums, mode=mode, rng=np.random.default_rng(1)),
+                    img.assign(mode=mode, rng=np.random.default_rng(1), e_r=ref.regression_cost)):
+            np.testing.assert_array_equal(got.labels, ref.labels)
+            np.testing.assert_array_equal(got.chosen, ref.chosen)
+            np.testing.assert_allclose(got.cost, ref.cost, rtol=1e-12)
+            assert got.report == ref.report
+    np.testing.assert_allclose(img.overlap_cost, overlap_costs(boxes, cands.boxes()))
+    with pytest.raises(ValueError, match="E_r has shape"):
+        img.assign(e_r=np.zeros((1, 3)))
 
 
 # --------------------------------------------------------------------------- bad input
@@ -357,3 +502,13 @@ def test_update_on_smoke_twin(twin):
             assert supervision_target(box_only, cands, rng=rng).shape == s.size
             gc = grabcut_labels(s.image, s.boxes, s.instance_classes, s.num_classes, crowd=s.crowd)
             assert gc.labels.shape == s.size and len(gc.fallback) == s.num_instances
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 40), st.integers(1, 7), st.integers(0, 2**31 - 1))
+def test_the_k_cheapest_are_the_stable_argsort_prefix(n_boxes, n, k, seed):
+    from instseg_lib.boxsup.assignment import _k_lowest
+
+    costs = np.random.default_rng(seed).integers(0, 6, (n_boxes, n)).astype(float)  # many ties
+    kk = min(k, n)
+    np.testing.assert_array_equal(_k_lowest(costs, kk), np.argsort(costs, axis=1, kind="stable")[:, :kk])

@@ -260,6 +260,11 @@ def test_dai2015_figures_are_captioned_author_year(default_smoke_paths):
     assert set(_axes_legend(fig)) <= set(t1) and "voc-box" in _axes_legend(fig)
     fig = boxsup.label_rounds_figure(boxsup.table1_configs("smoke")["voc-box"], items=(0,))
     assert _caption(fig).startswith("Dai et al. 2015, Fig. 3 on the VOC twin")
+    fig = boxsup.trimap_figure(boxsup.trimap_results("smoke"))
+    cap = _caption(fig)
+    assert cap.startswith("Dai et al. 2015, Fig. 4 (bottom) on the VOC twin") and "void pixels" in cap
+    assert _axes_legend(fig) == ["VOC masks only: interior", "VOC masks only: boundary",
+                                 "VOC masks + COCO boxes: interior", "VOC masks + COCO boxes: boundary"]
 
 
 def test_arnab2017_figures_are_captioned_author_year(default_smoke_paths):
@@ -364,7 +369,7 @@ CAPTIONED = {
     "recipes.wu2016.semantic_examples", "recipes.wu2016.instance_examples", "recipes.wu2016.pipeline_figure",
     "recipes.fathi2017.overview_figure", "recipes.fathi2017.loss_figure", "recipes.fathi2017.per_class_figure",
     "recipes.fathi2017.recall_figure", "recipes.fathi2017.recall_iou_figure",
-    "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure",
+    "recipes.dai2015.label_miou_figure", "recipes.dai2015.label_rounds_figure", "recipes.dai2015.trimap_figure",
     "recipes.arnab2017.pipeline_figure", "recipes.arnab2017.matched_gt_figure", "recipes.arnab2017.loss_figure",
     "recipes.arnab2017.sweep_figure", "recipes.arnab2017.case_figure",
     "recipes.liang2015.pipeline_figure", "recipes.liang2015.refinement_figure",

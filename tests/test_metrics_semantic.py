@@ -74,6 +74,23 @@ def test_hand_case_and_absent_classes():
     np.testing.assert_array_equal(confusion_matrix(g, p, 4)[:2, :2], [[1, 1], [0, 1]])
 
 
+def test_trimap_widths_at_another_resolution():
+    """``px_scale`` measures the bands in another image's pixels: distances x 2 with widths x 2 cut
+    the same bands, and void pixels count for neither region at any scale."""
+    g = np.zeros((30, 40), np.int64)
+    g[5:20, 8:25] = 1
+    g[ndimage.binary_dilation(g == 1) ^ (g == 1)] = 255
+    p = np.roll(g.clip(0, 1), 2, axis=1)
+    plain, scaled = TrimapEvaluator(2, widths=[1, 2, 3, 7]), TrimapEvaluator(2, widths=[2, 4, 6, 14])
+    plain.add(g, p)
+    scaled.add(g, p, px_scale=2.0)
+    a, b = plain.compute(), scaled.compute()
+    np.testing.assert_array_equal(a.boundary_miou, b.boundary_miou)
+    np.testing.assert_array_equal(a.interior_miou, b.interior_miou)
+    with pytest.raises(ValueError, match="px_scale"):
+        plain.add(g, p, px_scale=0.0)
+
+
 def test_trimap_bands_match_direct_masks():
     rng = np.random.default_rng(0)
     ev = TrimapEvaluator(3, widths=[1, 2, 3, 7])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -201,6 +202,89 @@ def test_baseline_estimates_by_hand():
     np.testing.assert_array_equal(lab, want)
 
 
+class _GridNet(torch.nn.Module):
+    """A stand-in for DeepLab: stride-8 scores from 8 x 8 means of the input, a fixed 1x1 mix."""
+
+    def __init__(self, num_classes: int = 21) -> None:
+        super().__init__()
+        self.mix = torch.nn.Conv2d(3, num_classes, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.randn(num_classes, 3, 1, 1, generator=torch.Generator().manual_seed(0)) * 3)
+            self.mix.bias.zero_()
+
+    def forward_features(self, x):
+        return self.mix(torch.nn.functional.avg_pool2d(x, 8))
+
+
+class _Source(list):
+    num_classes = 21
+
+
+def _image_with_objects(h, w, seed):
+    rng = np.random.default_rng(seed)
+    img = rng.integers(0, 60, (h, w, 3)).astype(np.uint8)
+    img[2:h // 2, 3:w // 2] = (220, 40, 40)
+    img[h // 2:h - 2, w // 2:w - 3] = (40, 40, 220)
+    return img
+
+
+def test_the_batched_update_is_the_one_image_update_round_after_round(monkeypatch):
+    """update_labels (same-size images batched, each image prepared once and cached between
+    rounds) gives every image the labels estimate_labels gives it alone, in every round; E_r
+    is read from the stride-8 grid of the input at update_scale."""
+    masks = {}
+
+    def fake_candidates(sample, dataset, setting, profile):
+        h, w = sample.size
+        return masks.setdefault((h, w), Candidates.from_masks(np.stack([
+            np.pad(np.ones((h // 2 - 2, w // 2 - 3), bool), ((2, h - h // 2), (3, w - w // 2))),
+            np.pad(np.ones((h // 2 - 2, w - w // 2 - 3), bool), ((h // 2, 2), (w // 2, 3))),
+            np.ones((h, w), bool), np.eye(h, w, dtype=bool) | np.eye(h, w, k=1, dtype=bool)])))
+
+    monkeypatch.setattr(d, "candidates_for", fake_candidates)
+    sizes = [(32, 48), (48, 32), (32, 48), (32, 48), (40, 40)]
+    samples = []
+    for i, (h, w) in enumerate(sizes):
+        s = _box_sample([[3, 2, w // 2, h // 2], [w // 2, h // 2, w - 3, h - 2]], [5, 9], h, w,
+                        image=_image_with_objects(h, w, i))
+        samples.append(s.replace(image_id=f"img{i}"))
+    cfg = replace(d.table1_configs("smoke")["voc-box"], update_scale=0.5, rounds=3)
+    items = [d.Item(0, i, "box") for i in range(len(samples))]
+    data = d.LabelledSet([_Source(samples)], items)
+    net = _GridNet()
+    cache = d.UpdateCache()
+    for r in range(3):
+        model = None if r == 0 else net
+        labels, meta = d.update_labels(cfg, data, r, model, "cpu", r, cache)
+        assert meta["n_images"] == 5 and meta["e_o_only"] == (r == 0) and meta["n_unscored"] == 5
+        assert len(cache.entries) == 5 and cache.nbytes > 0
+        fresh, _ = d.update_labels(cfg, data, r, model, "cpu", r)  # no cache: prepared from scratch
+        for k, s in enumerate(samples):
+            alone, _ = d.estimate_labels(cfg, s, "voc", r, k, model, "cpu")
+            np.testing.assert_array_equal(labels[k], alone)
+            np.testing.assert_array_equal(fresh[k], alone)
+    # the grid: the input at update_scale 0.5 is 16 x 24, its stride-8 grid 2 x 3 (stride 16 px of the image)
+    e = cache.entries[0]
+    assert tuple(e.x.shape) == (3, 16, 24) and e.segment_weights.shape == (4, 6)
+    g = d.update_grids(net, [e.x], "cpu")[0]
+    assert tuple(g.shape) == (21, 2, 3)
+    torch.testing.assert_close(g.exp().sum(0), torch.ones(2, 3))
+    # a cache too small to keep anything still updates the same
+    tiny = d.UpdateCache(max_bytes=0)
+    again, _ = d.update_labels(cfg, data, 2, net, "cpu", 2, tiny)
+    assert not tiny.entries and all(np.array_equal(again[k], labels[k]) for k in labels)
+
+
+def test_batched_forward_passes_equal_one_image_ones():
+    rng = torch.Generator().manual_seed(1)
+    xs = [torch.randn(3, 16, 24, generator=rng) for _ in range(5)] + [torch.randn(3, 20, 12, generator=rng)]
+    net = _GridNet()
+    together = d.update_grids(net, xs, "cpu", batch=4)
+    for x, g in zip(xs, together):
+        torch.testing.assert_close(g, d.update_grids(net, [x], "cpu")[0], rtol=1e-5, atol=1e-5)
+    assert tuple(together[-1].shape) == (21, 3, 2)  # 20 x 12 padded to 24 x 16
+
+
 # --------------------------------------------------------------------------- smoke runs
 SMALL = {"rounds": 3, "steps_per_round": 2}
 
@@ -334,6 +418,62 @@ def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
     single = d.run_evaluation(d.BoxSupEvalConfig(train=_box_cfg(), n_eval=4))
     assert single.metrics["miou"] == pytest.approx(box_run.metrics["miou"])  # same model, same evaluation
     assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
+
+
+# --------------------------------------------------------------------------- Fig. 4 (trimap)
+def _trimap_result(boundary, interior):
+    class R:
+        metrics = {"widths": list(d.TRIMAP_WIDTHS), "boundary_miou": list(boundary), "interior_miou": list(interior),
+                   "n_eval_images": 4, "mean_longer_side": 192.0}
+    return R()
+
+
+def test_the_trimap_claim_compares_the_interior_gain_with_the_boundary_gain():
+    from instseg_lib.papers.schema import Noise
+
+    n = len(d.TRIMAP_WIDTHS)
+    voc = _trimap_result([30.0] * n, [60.0] * n)
+    # +10 in the interior, +2 on the boundary: interior - boundary rises from 30 to 38
+    coco = _trimap_result([32.0] * n, [70.0] * n)
+    assert d.trimap_value(coco) == pytest.approx(38.0)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": coco}).verdict == "reproduced"
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": _trimap_result([40.0] * n, [65.0] * n)}).verdict \
+        == "not reproduced"  # +10 on the boundary, +5 inside
+    noise = Noise(sigma={d.TRIMAP_COLUMN: 2.0}, chance={d.TRIMAP_COLUMN: 5.0}, z=4.3)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": coco}, noise).verdict == "inconclusive"  # 8 < 4.3*2*1.41
+    wide = _trimap_result([30.0] * n, [90.0] * n)
+    assert d.trimap_verdict({"voc-mask": voc, "coco-semi": wide}, noise).verdict == "reproduced"
+    at_chance = _trimap_result([30.0] * n, [35.0] * n)
+    r = d.trimap_verdict({"voc-mask": at_chance, "coco-semi": _trimap_result([30.0] * n, [34.0] * n)}, noise)
+    assert r.verdict == "inconclusive" and "trivial predictor" in r.detail
+    assert d.trimap_verdict({"voc-mask": voc}).verdict == "not run"
+    frame = d.trimap_frame({"voc-mask": voc, "coco-semi": coco})
+    assert list(frame.index) == list(d.TRIMAP_WIDTHS) and frame.shape == (n, 5)
+    assert frame["≈ twin px"].iloc[-1] == pytest.approx(40 * 192 / 500, abs=0.05)
+
+
+def test_the_trimap_claim_quotes_the_paper_verbatim():
+    from instseg_lib.paths import papers_text_root
+
+    root = papers_text_root()
+    if root is None or not (root / "dai2015_boxsup.txt").is_file():
+        pytest.skip("the papers' texts (../shared/papers) are not available")
+    text = " ".join((root / "dai2015_boxsup.txt").read_text(encoding="utf-8").replace("*", "").split())
+    quotes = d.TRIMAP_CLAIM.source.split("'")[1::2]
+    assert quotes and all(" ".join(q.split()) in text for q in quotes)
+
+
+@pytest.mark.slow
+def test_trimap_evaluation_of_a_smoke_run_is_cached_and_consistent(smoke):
+    cfg = replace(d.table1_configs("smoke")["voc-mask"], **SMALL)
+    tcfg = d.trimap_config(cfg)
+    res = d.run_trimap(tcfg)
+    m = res.metrics
+    assert tcfg.name.endswith("-trimap-voc-val") and m["n_eval_images"] == 4 and m["widths"] == list(d.TRIMAP_WIDTHS)
+    for key in ("boundary_miou", "interior_miou", "boundary_miou_nocrf", "interior_miou_nocrf"):
+        assert len(m[key]) == len(d.TRIMAP_WIDTHS) and all(0 <= v <= 100 for v in m[key] if v == v)
+    assert d.run_trimap(tcfg).cached
+    assert np.isfinite(d.trimap_chance("smoke"))
 
 
 def test_table_noise_takes_the_larger_spread_of_both_references():

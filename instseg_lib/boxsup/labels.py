@@ -125,6 +125,39 @@ def paint(shape: tuple[int, int], masks: np.ndarray, classes: np.ndarray, areas:
     return labels, overlap, void
 
 
+def paint_cells(superpixels: np.ndarray, cell_lists: list[np.ndarray], classes: np.ndarray, areas: np.ndarray,
+                crowd: np.ndarray | None = None, cell_areas: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
+    """:func:`paint` for segments that are unions of superpixels: the same ``(labels, overlap_px,
+    void_px)``, painted on the ``R`` cells and then looked up per pixel (a label update paints
+    every box-only image each round; dense masks cost ``n x H x W``).
+
+    ``cell_lists[i]``: the cell ids of segment ``i``; ``areas`` orders the painting as in
+    :func:`paint`; ``cell_areas``: pixels per cell (counted when ``None``).
+    """
+    sp = np.asarray(superpixels)
+    h, w = sp.shape
+    if cell_areas is None:
+        cell_areas = np.bincount(sp.ravel().astype(np.int64))
+    r = len(cell_areas)
+    lut = np.full(r, BACKGROUND, dtype=np.uint8)
+    overlap = 0
+    if len(cell_lists):
+        order = np.lexsort((np.arange(len(cell_lists)), -np.asarray(areas, dtype=np.float64)))
+        for i in order:
+            lut[cell_lists[i]] = classes[i]
+        cover = np.bincount(np.concatenate(cell_lists).astype(np.int64), minlength=r)
+        overlap = int(np.asarray(cell_areas)[cover > 1].sum())
+    labels = lut[sp]
+    void = 0
+    if crowd is not None:
+        crowd = np.asarray(crowd, dtype=bool)
+        if crowd.shape != (h, w):
+            raise ValueError(f"crowd map {crowd.shape} differs from the image size {(h, w)}")
+        labels[crowd] = VOID
+        void = int(crowd.sum())
+    return labels, overlap, void
+
+
 def resolve_shared(chosen: np.ndarray, classes: np.ndarray, ious: np.ndarray,
                    box_areas: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Rule 3: ``(keep, shared, conflicts)``; ``keep[b]`` is False for boxes that paint nothing.

@@ -38,6 +38,17 @@ post-processing, §3) with per-superpixel sums of class log-probabilities::
 so every candidate costs one sparse row-times-vector product (:func:`regression_costs`;
 a test checks it against the dense cross-entropy of the painted map).
 
+*Downsampled predictions* (the label update's cost, §4.3 re-labels every box-only image once
+per epoch). DeepLab's scores are a grid at stride 8 of its input, and upsampling them to the
+image before E_r costs more than the forward pass on a CPU. Bilinear upsampling is linear, so
+the per-superpixel sums of the upsampled log-probabilities are a fixed ``(R, G)`` weight matrix
+times the ``(G, C)`` grid of log-probabilities (:func:`grid_superpixel_weights`, computed once
+per image since neither the superpixels nor the grid geometry change between updates;
+:func:`grid_log_prob_sums`). Each pixel then carries the bilinear interpolation of the grid's
+*log-probabilities* (log-softmax on the grid, then upsampling; :func:`upsample_grid` is the
+dense reference a test checks the weights against), where upsampling the logits first would
+take a log-softmax per pixel.
+
 **Eq. 4**: per box, ``cost(S) = E_o(S) + lambda * E_r(S)`` with ``lambda = 3``.
 """
 
@@ -113,6 +124,96 @@ def superpixel_log_prob_sums(log_probs, superpixels: np.ndarray, valid: np.ndarr
     # (R, HW) one-hot incidence times (HW, C) log-probabilities
     inc = sparse.csr_matrix((keep.astype(np.float64), (sp, np.arange(h * w))), shape=(r, h * w))
     return np.asarray(inc @ lp.reshape(c, -1).T)
+
+
+def grid_axis_weights(n_out: int, n_scaled: int, n_grid: int, stride: int = 8) -> tuple[np.ndarray, np.ndarray,
+                                                                                        np.ndarray, np.ndarray]:
+    """1-D bilinear weights of a stride-``stride`` score grid for the ``n_out`` pixels of an image axis.
+
+    The image axis was resized to ``n_scaled`` pixels for the forward pass and the network's
+    ``n_grid`` cells have their centres at ``stride * (j + 1/2)`` of that axis (VGG's 2x2 pools;
+    the model's own ``F.interpolate`` by 8 puts them there). Pixel ``y`` (centre ``y + 1/2``) sits
+    at ``(y + 1/2) * n_scaled / n_out`` in the scaled axis, i.e. at grid coordinate
+    ``g = (y + 1/2) * n_scaled / (n_out * stride) - 1/2``, clamped as PyTorch's
+    ``align_corners=False`` does. Returns ``(j0, j1, w0, w1)``, each ``(n_out,)``.
+    """
+    if min(n_out, n_scaled, n_grid, stride) < 1:
+        raise ValueError(f"sizes must be positive, got n_out={n_out}, n_scaled={n_scaled}, n_grid={n_grid}, "
+                         f"stride={stride}")
+    g = (np.arange(n_out, dtype=np.float64) + 0.5) * (n_scaled / (n_out * stride)) - 0.5
+    g = np.clip(g, 0.0, n_grid - 1)
+    j0 = np.floor(g).astype(np.int64)
+    j1 = np.minimum(j0 + 1, n_grid - 1)
+    w1 = g - j0
+    return j0, j1, 1.0 - w1, w1
+
+
+def upsample_grid(grid, shape: tuple[int, int], scaled_shape: tuple[int, int], stride: int = 8) -> np.ndarray:
+    """``(C, H, W)``: a ``(C, gh, gw)`` score grid bilinearly upsampled to the image (the dense
+    reference of :func:`grid_superpixel_weights`; equal to ``F.interpolate(..., align_corners=False)``
+    when the scaled image is ``stride`` times the grid)."""
+    g = _to_numpy(grid).astype(np.float64)
+    (h, w), (hs, ws) = shape, scaled_shape
+    y0, y1, a0, a1 = grid_axis_weights(h, hs, g.shape[1], stride)
+    x0, x1, b0, b1 = grid_axis_weights(w, ws, g.shape[2], stride)
+    rows = g[:, y0] * a0[None, :, None] + g[:, y1] * a1[None, :, None]  # (C, H, gw)
+    return rows[:, :, x0] * b0 + rows[:, :, x1] * b1
+
+
+def grid_superpixel_weights(superpixels: np.ndarray, grid_shape: tuple[int, int], scaled_shape: tuple[int, int],
+                            stride: int = 8, valid: np.ndarray | None = None) -> sparse.csr_matrix:
+    """``(R, gh * gw)`` sparse: ``W[r, j]`` = sum over cell ``r``'s valid pixels of the bilinear
+    weight of grid cell ``j``, so ``W @ grid.reshape(C, -1).T`` equals
+    :func:`superpixel_log_prob_sums` of :func:`upsample_grid` (``superpixels`` at image size)."""
+    sp = np.asarray(superpixels)
+    h, w = sp.shape
+    gh, gw = int(grid_shape[0]), int(grid_shape[1])
+    y0, y1, a0, a1 = grid_axis_weights(h, int(scaled_shape[0]), gh, stride)
+    x0, x1, b0, b1 = grid_axis_weights(w, int(scaled_shape[1]), gw, stride)
+    r = int(sp.max(initial=-1)) + 1
+    keep = np.ones((h, w), bool) if valid is None else np.asarray(valid, bool)
+    rows, cols, vals = [], [], []
+    for yy, ay in ((y0, a0), (y1, a1)):
+        for xx, bx in ((x0, b0), (x1, b1)):
+            wt = (ay[:, None] * bx[None, :]) * keep
+            rows.append(sp.ravel())
+            cols.append((yy[:, None] * gw + xx[None, :]).ravel())
+            vals.append(wt.ravel())
+    # duplicates (pixels of one cell falling on one grid cell) are summed by the conversion
+    return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(r, gh * gw))
+
+
+def grid_log_prob_sums(grid_log_probs, weights: sparse.spmatrix) -> np.ndarray:
+    """``(R, C)`` per-superpixel sums of the upsampled log-probabilities, from the ``(C, gh, gw)``
+    grid and :func:`grid_superpixel_weights` (the ``sp_sums`` of :func:`regression_costs`)."""
+    g = _to_numpy(grid_log_probs).astype(np.float64)
+    c = g.shape[0]
+    if g[0].size != weights.shape[1]:
+        raise ValueError(f"the grid has {g[0].size} cells but the weights expect {weights.shape[1]}")
+    return np.asarray(weights @ g.reshape(c, -1).T)
+
+
+def grid_regression_costs(segment_weights: sparse.spmatrix, total_weights: np.ndarray, grid_log_probs,
+                          box_labels: np.ndarray, n_valid: int, background: int = 0) -> np.ndarray:
+    """``(n_boxes, N)``: E_r as :func:`regression_costs` of the upsampled grid, straight from the grid.
+
+    ``segment_weights``: ``(N, G)`` = candidates' ``members @`` :func:`grid_superpixel_weights`
+    (each candidate's bilinear weight on every grid cell, fixed for the run); ``total_weights``:
+    ``(G,)`` the same summed over all valid pixels; ``grid_log_probs``: ``(C, gh, gw)``. One update
+    then costs an ``(N, G) x (G, n_boxes)`` sparse product per image.
+    """
+    g = _to_numpy(grid_log_probs).astype(np.float64)
+    c = g.shape[0]
+    g = g.reshape(c, -1)
+    if g.shape[1] != segment_weights.shape[1] or np.shape(total_weights) != (g.shape[1],):
+        raise ValueError(f"the grid has {g.shape[1]} cells but the weights expect {segment_weights.shape[1]}")
+    box_labels = np.asarray(box_labels, dtype=np.int64).reshape(-1)
+    if box_labels.size and (box_labels.max() >= c or box_labels.min() < 0):
+        raise ValueError(f"box class {int(box_labels.max())} has no channel in the {c}-class output")
+    const = -float(np.asarray(total_weights, np.float64) @ g[background])
+    gain = g[background][None, :] - g[box_labels]  # (n_boxes, G)
+    var = np.asarray(segment_weights @ gain.T).T  # (n_boxes, N)
+    return (const + var) / max(int(n_valid), 1)
 
 
 def regression_costs(candidates: Candidates, box_labels: np.ndarray, log_probs, valid: np.ndarray | None = None,

@@ -183,10 +183,17 @@ class TrimapEvaluator:
         # bins 0 .. max_w-1 hold distance d with floor(d) == bin; bin max_w holds the rest
         self._cm = np.zeros((self._max_w + 1, self.n_classes, self.n_classes), dtype=np.int64)
 
-    def add(self, gt: np.ndarray, pred: np.ndarray, image_id: object = None) -> None:
-        """Add one image's ``(H, W)`` label maps."""
+    def add(self, gt: np.ndarray, pred: np.ndarray, image_id: object = None, px_scale: float = 1.0) -> None:
+        """Add one image's ``(H, W)`` label maps.
+
+        ``px_scale``: the widths' pixels per pixel of this image, so that widths given at one
+        reference resolution (BoxSup's VOC images, ~500 px) band images of another size alike:
+        distances are multiplied by it before the bands are cut.
+        """
+        if not px_scale > 0:
+            raise ValueError(f"px_scale must be positive, got {px_scale}")
         gt = np.asarray(gt)
-        dist = boundary_distance(gt).ravel()
+        dist = boundary_distance(gt).ravel() * float(px_scale)
         valid = gt.ravel() != self.ignore_index
         g, p = _check_pair(gt, pred, self.n_classes, self.ignore_index, image_id)
         # distance < w  <=>  floor(distance) <= w - 1
