@@ -5,11 +5,11 @@ For each twin (VOC, Cityscapes, Context) and each initialisation of the cpu-prof
 the book's recipe (:func:`instseg_lib.recipes.common.recipe_settings`) and evaluates it at
 several step counts along the way:
 
-- ``fcrn50-standin``: the trunk from its stand-in pretraining (:mod:`instseg_lib.pretrain`),
-  as every cpu-profile table starts;
-- ``fcrn50-standin-seg``: the crop stand-in followed by the segmentation stage of
+- ``fcrn50-standin``: the trunk from the crop-classification stage of its stand-in
+  pretraining alone (:mod:`instseg_lib.pretrain`);
+- ``fcrn50-standin-seg``: that stage followed by the segmentation stage of
   :func:`instseg_lib.pretrain.seg_pretrain_config` (``--seg-steps`` on COCO-style scenes of
-  their own seed): measured here before a profile adopts it (``pretrain_seg_steps``);
+  their own seed), as every cpu-profile FCRN table starts (the profile's ``pretrain_seg_steps``);
 - ``fcrn50-random``: the same net from random initialisation;
 - ``tinycnn``: five 3x3 conv layers of 32 channels, a sanity reference: if it learns and the
   FCRN does not, the FCRN's recipe is at fault, not the twin.

@@ -82,7 +82,8 @@ PROFILES: dict[str, Profile] = {
         pixels_per_instance=16, noise_seeds=2, real_short_side=48,
         note="smoke profile: a few steps on a few images; numbers are meaningless",
         extra={"pretrain_scenes": 6, "pretrain_crop": 32, "pretrain_batch": 8,
-               "pretrain_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3, "vgg16": 3, "alexnet": 3}},
+               "pretrain_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3, "vgg16": 3, "alexnet": 3},
+               "pretrain_seg_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3}, "pretrain_seg_scenes": 10},
     ),
     "cpu": Profile(
         name="cpu", image_size=128, crop_size=112, width=16, train_steps=250, batch_size=8,
@@ -95,13 +96,20 @@ PROFILES: dict[str, Profile] = {
                "pretrain_steps": {"resnet50": 1500, "resnet101": 1500, "resnet152": 1500,
                                   # PFN's trunks (VGG-16, AlexNet): the same budget
                                   "vgg16": 1500, "alexnet": 1500},
+               # The ResNets' second stage, segmenting 1,600 COCO-style scenes of their own seed
+               # (pretrain.seg_pretrain_config). Measured on the VOC twin, FCRN os16 k3 d6, 250
+               # fine-tuning steps: 12.3-13.1 mIoU (50 layers) and 4.4-9.0 (101) from the crop
+               # stage alone; 20.4 (50, 200 val images) and 19.6 (101, 100 val images) with it. The
+               # crop stage alone left the deeper nets far behind the 50-layer one after 250 steps.
+               "pretrain_seg_steps": {"resnet50": 2000, "resnet101": 2000, "resnet152": 2000},
+               "pretrain_seg_scenes": 1600,
                # Fathi et al.: a 50-layer trunk (the 101-layer stand-in learns more slowly in a short
                # schedule), pre-trained on the COCO twin for 4x the profile's steps (after 250 steps
                # it reached 12.3 mean IoU there; §3.5's COCO pretraining is a large dataset's), and
                # twice the profile's steps for the two heads (λ's hold and ramp need them)
                "fathi_depth": 50, "fathi_trunk_steps_factor": 4, "fathi_steps_factor": 2},
         note=("cpu profile: quarter-width nets fine-tuned from their stand-in ImageNet pretraining (twin "
-              "object and stuff crops), 250 steps of batch 8 on 112 px crops of 128 px twin images, evaluated "
+              "object and stuff crops; the ResNets then segment COCO-style twin scenes), 250 steps of batch 8 on 112 px crops of 128 px twin images, evaluated "
               "on 100 val images; seed noise is measured per depth and twin. Far shorter schedules than the "
               "papers', so absolute numbers are low; directions within the measured noise read inconclusive"),
     ),

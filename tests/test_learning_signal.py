@@ -187,7 +187,13 @@ def test_standin_pretraining_is_cached_disjoint_and_initialises_the_trunk(tmp_pa
     monkeypatch.delenv("FORCE")
     bb = ScaledResNet(50, 8, 16)
     before = bb.conv1.weight.clone()
-    info = pretrain.initialise_backbone(bb, "smoke")
+    from dataclasses import replace as dc_replace
+
+    from instseg_lib.profiles import get_profile
+
+    p = get_profile("smoke")  # the crop stage alone (the segmentation stage has its own test)
+    info = pretrain.initialise_backbone(bb, dc_replace(p, extra={k: v for k, v in p.extra.items()
+                                                                 if k != "pretrain_seg_steps"}))
     assert info["init"] == "stand-in" and res.path.stem in info["weights"]
     state, _ = pretrain.standin_state(cfg)
     assert torch.equal(bb.conv1.weight, state["conv1.weight"]) and not torch.equal(before, bb.conv1.weight)
@@ -205,20 +211,30 @@ def test_the_fine_tuning_config_hash_follows_its_pretraining():
 
     p = get_profile("smoke")
     a = wu.semantic_config(p, "voc", 50, 16, 3, 6)
-    assert a.init.startswith("standin-resnet50-w8-")
+    assert a.init.startswith("standin-seg-resnet50-w8-")  # the segmentation stage, which names its crop stage
     steps = dict(p.extra["pretrain_steps"], resnet50=7)
     b = wu.semantic_config(dc_replace(p, extra={**p.extra, "pretrain_steps": steps}), "voc", 50, 16, 3, 6)
     assert a.init != b.init and config_hash(a) != config_hash(b)
-    assert wu.semantic_config(p, "voc", 101, 16, 3, 6).init.startswith("standin-resnet101-")
+    seg = dict(p.extra["pretrain_seg_steps"], resnet50=5)
+    c = wu.semantic_config(dc_replace(p, extra={**p.extra, "pretrain_seg_steps": seg}), "voc", 50, 16, 3, 6)
+    assert c.init != a.init and config_hash(c) != config_hash(a)
+    assert wu.semantic_config(p, "voc", 101, 16, 3, 6).init.startswith("standin-seg-resnet101-")
     assert wu.localization_config(p, 101).init == wu.semantic_config(p, "voc", 101).init
 
 
-def test_the_segmentation_stage_is_off_unless_a_profile_sets_it():
+def test_the_segmentation_stage_follows_the_profile_and_is_for_resnets_only():
+    from dataclasses import replace as dc_replace
+
     from instseg_lib import pretrain
+    from instseg_lib.profiles import get_profile
 
     for name in ("smoke", "cpu"):
-        assert pretrain.seg_pretrain_config(name, "resnet50") is None
-        assert pretrain.init_key(name, 50).startswith("standin-resnet50-")
+        assert pretrain.seg_pretrain_config(name, "resnet50") is not None
+        assert pretrain.init_key(name, 50).startswith("standin-seg-resnet50-")
+        assert pretrain.init_key(name, "vgg16").startswith("standin-vgg16-")  # PFN's and BoxSup's trunks
+    p = get_profile("cpu")
+    off = dc_replace(p, extra={k: v for k, v in p.extra.items() if k != "pretrain_seg_steps"})
+    assert pretrain.seg_pretrain_config(off, "resnet50") is None and pretrain.init_key(off, 50).startswith("standin-r")
     assert pretrain.seg_pretrain_config("cpu", "vgg16", steps=100) is None  # ResNets only
     cfg = pretrain.seg_pretrain_config("cpu", "resnet101", steps=100)
     assert cfg.base == pretrain.pretrain_config("cpu", "resnet101") and cfg.steps == 100
