@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--eval", type=int, default=200, help="validation images per evaluation")
-    ap.add_argument("--quick", action="store_true", help="40 steps, 20 images: same keys, under 2 minutes")
+    ap.add_argument("--quick", action="store_true", help="40 steps, 12 images: same keys, under 2 minutes")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--seg-steps", type=int, default=SEG_STEPS,
                     help="steps of the segmentation stage of fcrn50-standin-seg (cached per value)")
@@ -194,7 +194,7 @@ def main() -> None:
     os.environ.setdefault("INSTSEG_PROGRESS", "0")
     torch.manual_seed(0)
     p = get_profile(args.profile)
-    steps, every, n_eval = (40, 20, 20) if args.quick else (args.steps, args.every, args.eval)
+    steps, every, n_eval = (40, 20, 12) if args.quick else (args.steps, args.every, args.eval)
     print(f"profile {p.name}: width {p.width}, crop {p.crop_size}, batch {p.batch_size}, recipe {recipe_settings(p)}")
     print(f"  {'twin':>10} {'model':>15} {'steps':>6} {'loss':>7} {'H(prior)':>7} {'mIoU':>6} {'fgIoU':>6} "
           f"{'trivial':>6} {'seconds':>7}")
