@@ -241,7 +241,14 @@ def _fake_standin(monkeypatch) -> list:
                      Path(f"{cfg.name}-000000000000.json"), True)
         return net.state_dict(), res
 
+    def seg_standin_state(cfg, device="cpu"):  # the ResNets' segmentation stage, from its crop stage
+        state, _ = standin_state(cfg.base, device)
+        res = Result({"n_train": 10, "val_miou": 20.0, "base_val_accuracy": 50.0}, {}, {},
+                     Path(f"{cfg.name}-000000000000.json"), True)
+        return state, res
+
     monkeypatch.setattr(pretrain, "standin_state", standin_state)
+    monkeypatch.setattr(pretrain, "seg_standin_state", seg_standin_state)
     return calls
 
 
