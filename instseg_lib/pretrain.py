@@ -329,16 +329,25 @@ def run_pretraining(cfg: PretrainConfig, force: bool | None = None) -> Result:
     starts from (that would retrain it once per row); ``FORCE_PRETRAIN=1`` recomputes it.
     """
     if force is None:
-        force = os.environ.get("FORCE_PRETRAIN", "").strip().lower() in {"1", "true", "yes"}
+        force = _force_pretrain()
     return run_experiment(cfg, _pretrain, paper=PAPER, name=cfg.name, profile=cfg.crops.profile, seed=cfg.seed,
                           force=force)
+
+
+def _force_pretrain() -> bool:
+    return os.environ.get("FORCE_PRETRAIN", "").strip().lower() in {"1", "true", "yes"}
+
+
+def _trunk_state(res: Result, device: str) -> dict[str, torch.Tensor]:
+    """The ``backbone.`` part of a pretraining result's checkpoint, prefix removed."""
+    state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
+    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
 
 
 def standin_state(cfg: PretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
     """The pretrained backbone's state dict (``backbone.`` prefix removed) and its result."""
     res = run_pretraining(cfg)
-    state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
-    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res
+    return _trunk_state(res, device), res
 
 
 def init_key(profile: Profile | str, depth: int | str, width: int | None = None) -> str:
@@ -542,8 +551,7 @@ def _seg_model(cfg: SegPretrainConfig, num_classes: int) -> nn.Module:
 def _seg_pretrain(cfg: SegPretrainConfig, ctx: RunContext) -> dict[str, Any]:
     from .data.transforms import SampleTransform, RandomScaleRotateCrop
     from .losses import bootstrapped_cross_entropy
-    from .metrics import SemanticEvaluator
-    from .recipes.common import TensorDataset, collate_dicts, predict_probabilities
+    from .recipes.common import TensorDataset, collate_dicts, evaluate_semantic
     from .train import TrainConfig, train
 
     scenes = build_scene_set(cfg.scenes)
@@ -558,15 +566,10 @@ def _seg_pretrain(cfg: SegPretrainConfig, ctx: RunContext) -> dict[str, Any]:
     loss = lambda m, b: bootstrapped_cross_entropy(m(b["image"]), b["semantic"], k=None)  # noqa: E731
     hist = train(model, data, loss, tcfg, checkpoint_path=ctx.checkpoint_path, device=ctx.device,
                  collate_fn=collate_dicts, desc=cfg.name)
-    model.eval()
-    ev = SemanticEvaluator(len(tr.names))
-    with torch.no_grad():
-        for i in range(len(va)):
-            s = va[i]
-            ev.add(s.semantic, predict_probabilities(model, s.image, ctx.device).argmax(0).numpy(), s.image_id)
+    scores = evaluate_semantic(model, va, len(tr.names), ctx.device, desc=f"{cfg.name} val")
     ctx.notes["scene_set"] = scene_set_path(cfg.scenes).name
     ctx.notes["base"] = base.path.stem
-    return {"val_miou": 100.0 * float(ev.compute().mean_iou), "n_train": len(tr), "n_val": len(va),
+    return {"val_miou": float(scores["miou"]), "n_train": len(tr), "n_val": len(va),
             "base_val_accuracy": float(base.metrics["val_accuracy"]),
             "losses": [round(float(v), 4) for v in hist["losses"]],
             "final_loss": float(np.mean(hist["losses"][-20:]))}
@@ -575,7 +578,7 @@ def _seg_pretrain(cfg: SegPretrainConfig, ctx: RunContext) -> dict[str, Any]:
 def run_seg_pretraining(cfg: SegPretrainConfig, force: bool | None = None) -> Result:
     """The segmentation stage (or its cached result); ``FORCE_PRETRAIN=1`` recomputes it."""
     if force is None:
-        force = os.environ.get("FORCE_PRETRAIN", "").strip().lower() in {"1", "true", "yes"}
+        force = _force_pretrain()
     return run_experiment(cfg, _seg_pretrain, paper=PAPER, name=cfg.name, profile=cfg.scenes.profile, seed=cfg.seed,
                           force=force)
 
@@ -583,5 +586,4 @@ def run_seg_pretraining(cfg: SegPretrainConfig, force: bool | None = None) -> Re
 def seg_standin_state(cfg: SegPretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
     """The segmentation stage's trunk (``backbone.`` prefix removed) and its result."""
     res = run_seg_pretraining(cfg)
-    state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
-    return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}, res
+    return _trunk_state(res, device), res

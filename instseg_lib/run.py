@@ -81,12 +81,6 @@ TABLES: dict[str, dict[str, TableRun]] = {
 }
 
 
-def _rank() -> int:
-    import os
-
-    return int(os.environ.get("RANK", "0"))
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m instseg_lib.run PAPER [--table T] [--profile P] | --list``."""
     ap = argparse.ArgumentParser(prog="python -m instseg_lib.run", description=__doc__.split("\n")[0])
@@ -113,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     t = TABLES[args.paper][args.table]
     t0 = time.perf_counter()
     t.run(p)
-    if _rank() == 0:
+    from .train import world
+
+    if world()[0] == 0:
         print(f"{args.paper} {args.table} at profile {p.name}: done in {time.perf_counter() - t0:.0f} s; render it "
               f"with `python -m instseg_lib.book execute --profile {p.name} --only {t.notebook}`")
     return 0

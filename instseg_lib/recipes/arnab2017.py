@@ -801,12 +801,14 @@ def table4_noise(profile: Profile | str) -> dict[str, Noise]:
     return out
 
 
-def runs_frame(runs: dict[str, Result]):
-    """Every evaluated run's numbers (both Matching IoU readings, detections, predictions)."""
+def runs_frame(runs: dict[str, Result], cols: dict[str, str] | None = None):
+    """Every evaluated run's numbers (both Matching IoU readings, detections, predictions), or
+    the metrics ``cols`` names (``{column: metric key}``); a metric a run lacks is blank."""
     import pandas as pd
 
-    cols = {**T2_COLUMNS, "match IoU (VOC pixels)": "matching_iou", "match IoU (segments)": "matching_iou_segment",
-            "semantic mIoU": "semantic_miou", "detections": "n_detections", "instances": "n_predictions"}
+    cols = cols or {**T2_COLUMNS, "match IoU (VOC pixels)": "matching_iou",
+                    "match IoU (segments)": "matching_iou_segment", "semantic mIoU": "semantic_miou",
+                    "detections": "n_detections", "instances": "n_predictions"}
     recs = []
     for rid, r in runs.items():
         rec = {"run": rid}
@@ -1255,18 +1257,9 @@ def table5_runs(profile: Profile | str) -> dict[str, Result]:
 
 def table5_frame(runs: dict[str, Result]):
     """Table 5's runs: Cityscapes AP and AP at 0.5 beside AP^r, Matching IoU and the counts."""
-    import pandas as pd
-
-    cols = {"AP": "cs_ap", "AP at 0.5": "cs_ap50", "AP^r 0.5": "ap_r_0.5", "AP^r_vol": "ap_r_vol",
-            "match IoU": "matching_iou", "semantic mIoU": "semantic_miou", "detections": "n_detections",
-            "instances": "n_predictions", "images": "n_images"}
-    recs = []
-    for rid, r in runs.items():
-        rec = {"run": rid}
-        rec.update({c: (None if k not in r.metrics else int(r.metrics[k]) if k.startswith("n_")
-                        else round(float(r.metrics[k]), 2)) for c, k in cols.items()})
-        recs.append(rec)
-    return pd.DataFrame(recs).set_index("run")
+    return runs_frame(runs, {"AP": "cs_ap", "AP at 0.5": "cs_ap50", "AP^r 0.5": "ap_r_0.5", "AP^r_vol": "ap_r_vol",
+                             "match IoU": "matching_iou", "semantic mIoU": "semantic_miou",
+                             "detections": "n_detections", "instances": "n_predictions", "images": "n_images"})
 
 
 def table5_ours(runs: dict[str, Result]) -> dict[str, dict[str, float | None]]:
