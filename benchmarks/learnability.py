@@ -11,6 +11,10 @@ several step counts along the way:
   :func:`instseg_lib.pretrain.seg_pretrain_config` (``--seg-steps`` on COCO-style scenes of
   their own seed), as every cpu-profile FCRN table starts (the profile's ``pretrain_seg_steps``);
 - ``fcrn50-random``: the same net from random initialisation;
+- ``largefov-standin`` / ``largefov-standin-seg`` (not in the default set; ``--models``):
+  DeepLab-LargeFOV on VGG-16, the net of PFN and BoxSup, from its crop stage alone or with
+  the VGG segmentation stage (a LargeFOV on the same scenes), the measurement that decides
+  whether a profile adopts that stage;
 - ``tinycnn``: five 3x3 conv layers of 32 channels, a sanity reference: if it learns and the
   FCRN does not, the FCRN's recipe is at fault, not the twin.
 
@@ -60,7 +64,10 @@ from instseg_lib.train import TrainConfig, train
 #: Object ("thing") classes per twin: foreground IoU is theirs against everything else.
 THINGS = set(VOC_CLASSES[1:]) | {"table", "rider", "truck", "motorcycle"}
 DATASETS = ("voc", "cityscapes", "context")
-MODELS = ("fcrn50-standin", "fcrn50-standin-seg", "fcrn50-random", "tinycnn")
+MODELS = ("fcrn50-standin", "fcrn50-standin-seg", "fcrn50-random", "tinycnn", "largefov-standin",
+          "largefov-standin-seg")
+#: What a plain run (and ``--quick``) measures.
+DEFAULT_MODELS = MODELS[:4]
 #: Steps of the segmentation stage measured by ``fcrn50-standin-seg`` (``--seg-steps``).
 SEG_STEPS = 2000
 
@@ -112,6 +119,8 @@ def build(model: str, num_classes: int, profile, quick: bool) -> tuple[nn.Module
 
     if model == "tinycnn":
         return TinyCNN(num_classes), "random"
+    if model.startswith("largefov"):
+        return _build_largefov(model, num_classes, profile, quick)
     cfg = wu.semantic_config(profile, "voc", 50, 16, 3, 6)
     net = FCRN(cfg.fcrn(num_classes))
     if model == "fcrn50-random":
@@ -135,6 +144,28 @@ def build(model: str, num_classes: int, profile, quick: bool) -> tuple[nn.Module
         return net, (f"{label} + segmentation stage {scfg.name} ({scfg.steps} steps on {sres.metrics['n_train']} "
                      f"COCO-style scenes, {sres.metrics['val_miou']:.1f}% mIoU on its own held-out scenes)")
     return net, f"{label}, {res.metrics['val_accuracy']:.1f}% crop accuracy"
+
+
+def _build_largefov(model: str, num_classes: int, profile, quick: bool) -> tuple[nn.Module, str]:
+    """PFN's / BoxSup's DeepLab-LargeFOV on VGG-16 from its stand-in (crop stage, maybe + seg stage)."""
+    from instseg_lib import pretrain
+    from instseg_lib.models import DeepLabLargeFOV, largefov_dilation
+
+    net = DeepLabLargeFOV(num_classes, "vgg16", profile.width, fc6_dilation=largefov_dilation(profile.crop_size))
+    pcfg = pretrain.pretrain_config(profile, "vgg16")
+    if quick:
+        pcfg = replace(pcfg, steps=60, warmup_steps=5, crops=replace(pcfg.crops, n_scenes=60))
+    state, res = pretrain.standin_state(pcfg)
+    net.backbone.load_state_dict(state)
+    label = f"stand-in {pcfg.name}, {res.metrics['val_accuracy']:.1f}% crop accuracy"
+    if model == "largefov-standin-seg":
+        scfg = pretrain.seg_pretrain_config(profile, "vgg16", steps=20 if quick else SEG_STEPS)
+        scfg = replace(scfg, base=pcfg, **({"scenes": replace(scfg.scenes, n_scenes=40)} if quick else {}))
+        state, sres = pretrain.seg_standin_state(scfg)
+        net.backbone.load_state_dict(state)
+        label += (f" + segmentation stage {scfg.name} ({scfg.steps} steps on {sres.metrics['n_train']} COCO-style "
+                  f"scenes, {sres.metrics['val_miou']:.1f}% mIoU on its own held-out scenes)")
+    return net, label
 
 
 def run_one(dataset: str, model: str, profile, steps: int, every: int, n_eval: int, quick: bool) -> dict[str, Any]:
@@ -180,14 +211,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
-    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    ap.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=MODELS)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--every", type=int, default=250)
     ap.add_argument("--eval", type=int, default=200, help="validation images per evaluation")
     ap.add_argument("--quick", action="store_true", help="40 steps, 12 images: same keys, under 2 minutes")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     ap.add_argument("--seg-steps", type=int, default=SEG_STEPS,
-                    help="steps of the segmentation stage of fcrn50-standin-seg (cached per value)")
+                    help="steps of the segmentation stage of the *-standin-seg models (cached per value)")
     args = ap.parse_args()
     SEG_STEPS = args.seg_steps
     warnings.filterwarnings("ignore")

@@ -438,12 +438,20 @@ class SceneSetConfig:
 
 @dataclass(frozen=True)
 class SegPretrainConfig:
-    """A second pretraining stage of a ResNet stand-in: dense segmentation of COCO-style scenes.
+    """A second pretraining stage of a stand-in: dense segmentation of COCO-style scenes.
 
-    It starts from the crop-classification stage (``base``) and trains an FCRN (Wu §2.3, the
-    head every FCRN row uses: output stride 16, 3x3 classifier of dilation 6) on the 20 VOC
-    categories of :class:`SceneSetConfig`'s scenes, as real pipelines fine-tune ImageNet nets on
-    COCO before VOC. Only the trunk is kept; each downstream row gets a new head.
+    It starts from the crop-classification stage (``base``) and trains a segmentation net on
+    the 20 VOC categories of :class:`SceneSetConfig`'s scenes, as real pipelines fine-tune
+    ImageNet nets on COCO before VOC. Only the trunk is kept; each downstream row gets a new
+    head. The net is the one the downstream papers put on that trunk:
+
+    - a ResNet: an FCRN (Wu §2.3, the head every FCRN row uses: output stride 16, a 3x3
+      classifier of dilation 6);
+    - VGG-16 / AlexNet: DeepLab-LargeFOV (PFN §3.1, BoxSup §3), output stride 8, fc6 a 3x3
+      conv of dilation ``dilation`` (LargeFOV's 12 scaled to the crop,
+      :func:`~instseg_lib.models.largefov_dilation`); ``kernel`` is fc6's size. The trunk the
+      downstream nets load is then already in its stride-8 DeepLab form, as DeepLab's
+      ImageNet VGG is after its conversion.
     """
 
     base: PretrainConfig
@@ -466,19 +474,25 @@ class SegPretrainConfig:
 def seg_pretrain_config(profile: Profile | str, arch: str, steps: int | None = None) -> SegPretrainConfig | None:
     """The segmentation stage of ``arch``'s stand-in at ``profile``, or ``None`` where it has none.
 
-    Only the ResNets have one (the FCRNs of Wu, Arnab & Torr and Fathi et al.); its length
-    is the profile's ``pretrain_seg_steps`` entry (0 or absent: no stage, and the book's nets
-    start from the crop stage alone). ``steps`` overrides it (the learnability benchmark
-    measures the stage before a profile adopts it).
+    Its length is the profile's ``pretrain_seg_steps`` entry for ``arch`` (0 or absent: no
+    stage, and the book's nets start from the crop stage alone). ``steps`` overrides it (the
+    learnability benchmark measures a stage before a profile adopts it).
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
+    if arch not in ARCHS:
+        raise ValueError(f"no stand-in pretraining for {arch!r}; use one of {', '.join(ARCHS)}")
     steps = int(p.extra.get("pretrain_seg_steps", {}).get(arch, 0)) if steps is None else steps
-    if steps <= 0 or arch in VGG_ARCHS:
+    if steps <= 0:
         return None
     scenes = SceneSetConfig(profile=p.name, image_size=p.image_size,
                             n_scenes=int(p.extra.get("pretrain_seg_scenes", 1600)))
-    return SegPretrainConfig(base=pretrain_config(p, arch), scenes=scenes, steps=steps, batch_size=p.batch_size,
-                             crop_size=p.crop_size, lr=float(p.extra.get("lr", 1e-3)), warmup_steps=max(1, steps // 20))
+    cfg = SegPretrainConfig(base=pretrain_config(p, arch), scenes=scenes, steps=steps, batch_size=p.batch_size,
+                            crop_size=p.crop_size, lr=float(p.extra.get("lr", 1e-3)), warmup_steps=max(1, steps // 20))
+    if arch in VGG_ARCHS:  # DeepLab-LargeFOV's head: stride 8, fc6 3x3 at the crop-scaled dilation
+        from .models.vgg import largefov_dilation
+
+        cfg = replace(cfg, output_stride=8, kernel=3, dilation=largefov_dilation(p.crop_size))
+    return cfg
 
 
 def scene_set_path(cfg: SceneSetConfig) -> Path:
@@ -544,6 +558,11 @@ class _Scenes(torch.utils.data.Dataset):
 def _seg_model(cfg: SegPretrainConfig, num_classes: int) -> nn.Module:
     from .models import FCRN, FCRNConfig
 
+    if cfg.base.arch in VGG_ARCHS:
+        from .models.vgg import DeepLabLargeFOV
+
+        arch = cfg.base.arch
+        return DeepLabLargeFOV(num_classes, arch, cfg.base.width, fc6_dilation=cfg.dilation)  # type: ignore[arg-type]
     return FCRN(FCRNConfig(depth=cfg.base.depth, output_stride=cfg.output_stride, kernel=cfg.kernel,
                            dilation=cfg.dilation, width=cfg.base.width, num_classes=num_classes))
 

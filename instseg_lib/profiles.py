@@ -83,7 +83,8 @@ PROFILES: dict[str, Profile] = {
         note="smoke profile: a few steps on a few images; numbers are meaningless",
         extra={"pretrain_scenes": 6, "pretrain_crop": 32, "pretrain_batch": 8,
                "pretrain_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3, "vgg16": 3, "alexnet": 3},
-               "pretrain_seg_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3}, "pretrain_seg_scenes": 10},
+               "pretrain_seg_steps": {"resnet50": 3, "resnet101": 3, "resnet152": 3, "vgg16": 3, "alexnet": 3},
+               "pretrain_seg_scenes": 10},
     ),
     "cpu": Profile(
         name="cpu", image_size=128, crop_size=112, width=16, train_steps=250, batch_size=8,
@@ -101,7 +102,13 @@ PROFILES: dict[str, Profile] = {
                # fine-tuning steps: 12.3-13.1 mIoU (50 layers) and 4.4-9.0 (101) from the crop
                # stage alone; 20.4 (50, 200 val images) and 19.6 (101, 100 val images) with it. The
                # crop stage alone left the deeper nets far behind the 50-layer one after 250 steps.
-               "pretrain_seg_steps": {"resnet50": 2000, "resnet101": 2000, "resnet152": 2000},
+               # PFN's and BoxSup's VGG trunks get the same stage as DeepLab-LargeFOV: on the VOC twin a
+               # 500-step LargeFOV fine-tune (benchmarks/learnability.py --models largefov-standin
+               # largefov-standin-seg --steps 500 --eval 100) went from 9.0 mean IoU (foreground IoU 25.6)
+               # from the crop stage alone to 18.4 (46.2) with it; the stage took 7.6 min. AlexNet takes it
+               # too, so PFN's two trunk rows start alike.
+               "pretrain_seg_steps": {"resnet50": 2000, "resnet101": 2000, "resnet152": 2000,
+                                      "vgg16": 2000, "alexnet": 2000},
                "pretrain_seg_scenes": 1600,
                # Fathi et al.: a 50-layer trunk (the 101-layer stand-in learns more slowly in a short
                # schedule), pre-trained on the COCO twin for 4x the profile's steps (after 250 steps
@@ -109,7 +116,8 @@ PROFILES: dict[str, Profile] = {
                # twice the profile's steps for the two heads (λ's hold and ramp need them)
                "fathi_depth": 50, "fathi_trunk_steps_factor": 4, "fathi_steps_factor": 2},
         note=("cpu profile: quarter-width nets fine-tuned from their stand-in ImageNet pretraining (twin "
-              "object and stuff crops; the ResNets then segment COCO-style twin scenes), 250 steps of batch 8 on 112 px crops of 128 px twin images, evaluated "
+              "object and stuff crops, then segmenting COCO-style twin scenes), 250 steps of batch 8 on 112 px "
+              "crops of 128 px twin images, evaluated "
               "on 100 val images; seed noise is measured per depth and twin. Far shorter schedules than the "
               "papers', so absolute numbers are low; directions within the measured noise read inconclusive"),
     ),

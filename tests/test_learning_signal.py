@@ -222,7 +222,7 @@ def test_the_fine_tuning_config_hash_follows_its_pretraining():
     assert wu.localization_config(p, 101).init == wu.semantic_config(p, "voc", 101).init
 
 
-def test_the_segmentation_stage_follows_the_profile_and_is_for_resnets_only():
+def test_the_segmentation_stage_follows_the_profile():
     from dataclasses import replace as dc_replace
 
     from instseg_lib import pretrain
@@ -231,11 +231,18 @@ def test_the_segmentation_stage_follows_the_profile_and_is_for_resnets_only():
     for name in ("smoke", "cpu"):
         assert pretrain.seg_pretrain_config(name, "resnet50") is not None
         assert pretrain.init_key(name, 50).startswith("standin-seg-resnet50-")
-        assert pretrain.init_key(name, "vgg16").startswith("standin-vgg16-")  # PFN's and BoxSup's trunks
+        assert pretrain.init_key(name, "vgg16").startswith("standin-seg-vgg16-")  # PFN's and BoxSup's trunks
     p = get_profile("cpu")
     off = dc_replace(p, extra={k: v for k, v in p.extra.items() if k != "pretrain_seg_steps"})
     assert pretrain.seg_pretrain_config(off, "resnet50") is None and pretrain.init_key(off, 50).startswith("standin-r")
-    assert pretrain.seg_pretrain_config("cpu", "vgg16", steps=100) is None  # ResNets only
+    # VGG trunks segment through DeepLab-LargeFOV: stride 8, fc6 3x3 at the crop-scaled dilation
+    from instseg_lib.models.vgg import largefov_dilation
+
+    v = pretrain.seg_pretrain_config("cpu", "vgg16", steps=100)
+    assert (v.output_stride, v.kernel, v.dilation) == (8, 3, largefov_dilation(p.crop_size))
+    assert v.base == pretrain.pretrain_config("cpu", "vgg16")
+    with pytest.raises(ValueError, match="no stand-in"):
+        pretrain.seg_pretrain_config("cpu", "vgg19", steps=100)
     cfg = pretrain.seg_pretrain_config("cpu", "resnet101", steps=100)
     assert cfg.base == pretrain.pretrain_config("cpu", "resnet101") and cfg.steps == 100
     # its scenes have their own seed: neither the twin datasets' (0) nor the crop stage's
@@ -261,6 +268,16 @@ def test_segmentation_stage_trains_from_the_crop_stage_and_initialises_the_trunk
     assert set(state) == set(crop_state)  # the same trunk, moved by the stage
     assert any(not torch.equal(state[k], crop_state[k]) for k in state if state[k].is_floating_point())
     ScaledResNet(50, cfg.base.width, output_stride=16).load_state_dict(state, strict=True)
+    # a VGG stage trains DeepLab-LargeFOV and keeps a trunk that loads into PFN's / BoxSup's net
+    from instseg_lib.models import DeepLabLargeFOV
+
+    vcfg = pretrain.seg_pretrain_config("smoke", "vgg16", steps=2)
+    vcfg = replace(vcfg, scenes=cfg.scenes)
+    vstate, vres = pretrain.seg_standin_state(vcfg)
+    vcrop, _ = pretrain.standin_state(vcfg.base)
+    assert set(vstate) == set(vcrop) and 0 <= vres.metrics["val_miou"] <= 100
+    assert any(not torch.equal(vstate[k], vcrop[k]) for k in vstate if vstate[k].is_floating_point())
+    DeepLabLargeFOV(21, "vgg16", vcfg.base.width, fc6_dilation=vcfg.dilation).backbone.load_state_dict(vstate)
     # scenes are rendered once and read back equal
     a = pretrain.build_scene_set(cfg.scenes)
     b = pretrain.build_scene_set(cfg.scenes)

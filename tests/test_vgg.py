@@ -195,7 +195,7 @@ def test_resnet_pretraining_hashes_unchanged_by_the_vgg_entries():
         "resnet50": "1d12e1d6cb6d", "resnet101": "4fb25e155bec", "resnet152": "cabf737a71b3"}
     assert config_hash(pretrain_config("smoke", "resnet50")) == "3916916d149e"
     assert pretrain_config("cpu", "vgg16").steps == 1500 and pretrain_config("smoke", "vgg16").steps == 3
-    assert init_key("cpu", "vgg16").startswith("standin-vgg16-w16-")
+    assert init_key("cpu", "vgg16").startswith("standin-seg-vgg16-w16-")  # the stage that names its crop stage
     assert init_key("cpu", 50) == init_key("cpu", "resnet50")
 
 
@@ -211,7 +211,13 @@ def test_standin_pretraining_of_vgg16_initialises_the_deeplab_trunk(tmp_path, mo
     assert not res.cached and 0 <= res.metrics["val_accuracy"] <= 100 and len(res.metrics["losses"]) == 3
     trunk = VGGTrunk("vgg16", 8, output_stride=8, fc6_dilation=largefov_dilation(48))
     before = trunk.fc6.weight.clone()
-    info = pretrain.initialise_backbone(trunk, "smoke")
+    from dataclasses import replace as dc_replace
+
+    from instseg_lib.profiles import get_profile
+
+    p = get_profile("smoke")  # the crop stage alone (the segmentation stage has its own test)
+    info = pretrain.initialise_backbone(trunk, dc_replace(p, extra={k: v for k, v in p.extra.items()
+                                                                   if k != "pretrain_seg_steps"}))
     assert info["init"] == "stand-in" and res.path.stem in info["weights"]
     state, _ = pretrain.standin_state(cfg)
     assert torch.equal(trunk.fc6.weight, state["fc6.weight"]) and not torch.equal(before, trunk.fc6.weight)
