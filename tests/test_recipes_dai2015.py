@@ -71,7 +71,7 @@ def test_configs_drop_what_does_not_apply_and_name_what_they_train():
     assert t1["voc-box"].updates == t1["voc-box"].rounds == d.ROUNDS["smoke"]
     assert d.boxsup_config("smoke", [("voc", "box")], seed=2).name.endswith("-seed2")
     cpu = d.table1_configs("cpu")["voc-box"]
-    assert (cpu.rounds, cpu.steps_per_round, cpu.steps, cpu.update_scale) == (5, 100, 500, 0.5)
+    assert (cpu.rounds, cpu.steps_per_round, cpu.steps, cpu.update_scale) == (5, 100, 500, 0.375)
 
 
 @pytest.mark.parametrize("kw, match", [
@@ -346,13 +346,14 @@ def test_a_box_run_trains_updates_every_round_and_logs_one_miou_per_update(box_r
 def test_a_run_killed_mid_training_resumes_without_recomputing_finished_rounds(box_run, tmp_path, monkeypatch):
     """Kill after step 3 (round 1 of 3, after its update): the resumed run keeps rounds 0 and 1,
     recomputes only round 2 from the step-4 checkpoint, and ends where the uninterrupted run did."""
-    from instseg_lib.pretrain import pretrain_config, standin_state
+    from instseg_lib.pretrain import seg_pretrain_config, seg_standin_state
 
     results = tmp_path / "results"
     monkeypatch.setenv("INSTSEG_RESULTS", str(results))
     cfg = _box_cfg()
-    # the stand-in pretraining trains 3 steps itself: run it here, outside the killed process
-    standin_state(replace(pretrain_config("smoke", "vgg16"), width=cfg.width))
+    # the stand-in pretraining (crop and segmentation stages) trains steps itself: run it here,
+    # outside the killed process
+    seg_standin_state(seg_pretrain_config("smoke", "vgg16"))
     env = {**os.environ, "INSTSEG_FAULT_AFTER_STEP": "3", "PROFILE": "smoke",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     code = ("from dataclasses import replace; from instseg_lib.recipes import dai2015 as d; "
@@ -418,6 +419,73 @@ def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
     single = d.run_evaluation(d.BoxSupEvalConfig(train=_box_cfg(), n_eval=4))
     assert single.metrics["miou"] == pytest.approx(box_run.metrics["miou"])  # same model, same evaluation
     assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
+
+
+# --------------------------------------------------------------------------- Tables 4 and 5
+def test_table4_rows_reuse_table1_runs_and_add_the_voc07_run():
+    t1, t4 = d.table1_configs("cpu"), d.table4_configs("cpu")
+    assert t4["boxsup-box"] == t1["voc-box"] and t4["boxsup-semi-voc"] == t1["voc-semi"]
+    assert t4["boxsup-semi-coco"] == t1["coco-semi"] and t4["mask"] == t1["voc-mask"]
+    assert t4["boxsup-semi-voc07-coco"].sources == (("voc", "mask"), ("coco", "box"), ("boxes", "box"))
+    assert t4["boxsup+-semi-voc07-coco"] == t4["boxsup-semi-voc07-coco"]  # one run, two evaluations
+    ev = d.table4_evaluations("cpu")
+    assert ev["boxsup+-semi-voc07-coco"].scales == d.PLUS_SCALES
+    assert all(e.scales == (1.0,) for rid, e in ev.items() if not rid.startswith("boxsup+"))
+
+
+def test_the_held_out_images_are_the_val_images_no_other_table_reads(smoke, monkeypatch):
+    from dataclasses import replace as dc_replace
+
+    from instseg_lib.profiles import PROFILES
+
+    n_val = len(d.open_dataset("voc", "val", profile="smoke"))
+    assert d.held_out_range("smoke") == (0, n_val)  # smoke evaluates its whole val split: nothing left over
+    prof = dc_replace(PROFILES["smoke"], eval_subset=n_val - 1)
+    monkeypatch.setitem(PROFILES, "smoke", prof)
+    assert d.held_out_range("smoke") == (n_val - 1, 1)
+    ds = d._eval_set("voc", "val", "smoke", 1, n_val - 1)
+    assert len(ds) == 1 and ds[0].image_id == d.open_dataset("voc", "val", profile="smoke")[n_val - 1].image_id
+    with pytest.raises(ValueError, match="has none"):
+        d._eval_set("voc", "val", "smoke", 1, n_val)
+    e = d.held_out(d.table1_configs("smoke")["voc-box"])
+    assert e.start == n_val - 1 and e.n_eval == 1 and f"-from{n_val - 1}-" in e.name
+
+
+def test_context_runs_train_alone_on_masks_and_init_from_names_its_source():
+    t5 = d.table5_configs("cpu")
+    base, ours = t5["baseline"], t5["boxsup-semi-coco"]
+    assert base.sources == ours.sources == (("context", "mask"),) and base.eval_dataset == "context"
+    assert base.init_from is None and base.init.startswith("standin-seg-vgg16-")
+    assert ours.init_from == d.boxsup_config("cpu", d.TABLE5_PRETRAIN) and ours.init_from.eval_dataset == "voc"
+    assert ours.init.startswith(ours.init_from.name) and ours.name.endswith("-from-coco-box-ss4slic-sample")
+    from instseg_lib.experiments import config_hash
+
+    assert config_hash(ours) != config_hash(base)
+    with pytest.raises(ValueError, match="trains alone"):
+        d.boxsup_config("cpu", (("context", "mask"), ("voc", "mask")))
+    with pytest.raises(ValueError, match="trains alone"):
+        d.boxsup_config("cpu", (("context", "box"),))
+
+
+@pytest.mark.slow
+def test_a_run_initialised_from_another_starts_from_its_trained_trunk(smoke):
+    from types import SimpleNamespace
+
+    import torch
+
+    src = replace(d.table1_configs("smoke")["voc-mask"], **SMALL)
+    cfg = replace(d.table5_configs("smoke")["baseline"], **SMALL)
+    cfg = replace(cfg, init_from=src, init=f"{src.name}-x")
+    n_ctx = d.open_dataset("context", "train", profile="smoke").num_classes
+    model, ctx = d.build_model(cfg, n_ctx), SimpleNamespace(notes={})
+    head = model.classifier.weight.clone()
+    d._initialise(model, cfg, ctx)
+    trained = d.load_model(src).backbone.state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in model.backbone.state_dict().items())
+    assert torch.equal(model.classifier.weight, head)  # a new classifier, of Context's classes
+    assert ctx.notes["init"]["init"] == "boxsup run" and src.name in ctx.notes["init"]["reason"]
+    res = d.run_boxsup(cfg)  # and it trains and evaluates on the Context twin
+    assert len(res.metrics["class_names"]) == n_ctx and res.provenance["notes"]["init"]["init"] == "boxsup run"
 
 
 # --------------------------------------------------------------------------- Fig. 4 (trimap)
