@@ -257,3 +257,13 @@ def test_low_bit_grey_png_gives_raw_values(depth, shape, seed, tmp_path_factory)
     p = tmp_path_factory.mktemp("grey") / f"{next(_counter)}.png"
     p.write_bytes(_handmade_grey_png(arr, depth))
     np.testing.assert_array_equal(read_label_png(p), arr)
+
+
+def test_cityscapes_train_ids_map_back_to_the_label_ids_the_benchmark_scores():
+    from instseg_lib.data.classes import CITYSCAPES_CLASSES, CS_ID, cityscapes_train_id_to_id
+
+    back = cityscapes_train_id_to_id()
+    assert sorted(back) == list(range(19)) and len(set(back.values())) == 19
+    lut = cityscapes_id_to_train_id()
+    assert all(int(lut[label_id]) == train_id for train_id, label_id in back.items())  # a round trip
+    assert back[CITYSCAPES_CLASSES.index("car")] == CS_ID["car"] == 26  # cityscapesScripts' labels.py

@@ -97,6 +97,17 @@ def box_masks(boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _void_crowd(labels: np.ndarray, crowd: np.ndarray | None) -> int:
+    """Rule 4: crowd pixels become void in ``labels`` (in place); returns how many."""
+    if crowd is None:
+        return 0
+    crowd = np.asarray(crowd, dtype=bool)
+    if crowd.shape != labels.shape:
+        raise ValueError(f"crowd map {crowd.shape} differs from the image size {labels.shape}")
+    labels[crowd] = VOID
+    return int(crowd.sum())
+
+
 def paint(shape: tuple[int, int], masks: np.ndarray, classes: np.ndarray, areas: np.ndarray | None = None,
           crowd: np.ndarray | None = None) -> tuple[np.ndarray, int, int]:
     """``(labels, overlap_px, void_px)``: rules 1, 2 and 4 of the module docstring.
@@ -115,14 +126,7 @@ def paint(shape: tuple[int, int], masks: np.ndarray, classes: np.ndarray, areas:
         overlap = int((masks.sum(axis=0) > 1).sum())
     else:
         overlap = 0
-    void = 0
-    if crowd is not None:
-        crowd = np.asarray(crowd, dtype=bool)
-        if crowd.shape != (h, w):
-            raise ValueError(f"crowd map {crowd.shape} differs from the image size {(h, w)}")
-        labels[crowd] = VOID
-        void = int(crowd.sum())
-    return labels, overlap, void
+    return labels, overlap, _void_crowd(labels, crowd)
 
 
 def paint_cells(superpixels: np.ndarray, cell_lists: list[np.ndarray], classes: np.ndarray, areas: np.ndarray,
@@ -148,14 +152,7 @@ def paint_cells(superpixels: np.ndarray, cell_lists: list[np.ndarray], classes: 
         cover = np.bincount(np.concatenate(cell_lists).astype(np.int64), minlength=r)
         overlap = int(np.asarray(cell_areas)[cover > 1].sum())
     labels = lut[sp]
-    void = 0
-    if crowd is not None:
-        crowd = np.asarray(crowd, dtype=bool)
-        if crowd.shape != (h, w):
-            raise ValueError(f"crowd map {crowd.shape} differs from the image size {(h, w)}")
-        labels[crowd] = VOID
-        void = int(crowd.sum())
-    return labels, overlap, void
+    return labels, overlap, _void_crowd(labels, crowd)
 
 
 def resolve_shared(chosen: np.ndarray, classes: np.ndarray, ious: np.ndarray,

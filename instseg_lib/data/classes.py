@@ -125,6 +125,12 @@ def cityscapes_id_to_train_id() -> np.ndarray:
     return lut
 
 
+def cityscapes_train_id_to_id() -> dict[int, int]:
+    """The inverse of :func:`cityscapes_id_to_train_id` on the 19 evaluated classes: trainId ->
+    labelId (the ids the Cityscapes benchmark scripts score)."""
+    return {lab.train_id: lab.id for lab in CITYSCAPES_LABELS if lab.train_id != VOID}
+
+
 def cityscapes_color_lut() -> np.ndarray:
     lut = np.zeros((256, 3), dtype=np.uint8)
     for lab in CITYSCAPES_LABELS:

@@ -592,10 +592,10 @@ class _CityscapesAP:
     (ours: unscaled, it would drop most twin instances, which are a few hundred pixels)."""
 
     def __init__(self, size: tuple[int, int]) -> None:
-        from ..data.classes import CITYSCAPES_LABELS
+        from ..data.classes import cityscapes_train_id_to_id
         from ..metrics.cityscapes import MIN_REGION_SIZE
 
-        self.to_label = {lab.train_id: lab.id for lab in CITYSCAPES_LABELS if lab.train_id != 255}
+        self.to_label = cityscapes_train_id_to_id()
         self.min_region = max(1, round(MIN_REGION_SIZE * size[0] * size[1] / (1024 * 2048)))
         self.ev = CityscapesEvaluator(min_region_size=self.min_region)
 

@@ -1243,20 +1243,23 @@ def table_noise(profile: Profile | str, held: bool = False, column: str = MIOU) 
     from .common import t_factor
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    spreads, parts, n_runs = {}, [], 0
-    for rid, ref in noise_references(p).items():
-        runs = [run_evaluation(held_out(replace(ref, seed=s))) if held else run_boxsup(replace(ref, seed=s))
-                for s in range(p.noise_seeds)]
-        values = [float(r.metrics["miou"]) for r in runs]
-        spreads[rid] = float(np.std(values, ddof=1))
-        n_runs = len(runs)
-        parts.append(f"`{ref.name}` {spreads[rid]:.2f} (values {', '.join(f'{v:.2f}' for v in values)})")
-    sigma = max(spreads.values())
+    sigma, described, n_runs = _largest_spread({
+        ref.name: [run_evaluation(held_out(replace(ref, seed=s))) if held else run_boxsup(replace(ref, seed=s))
+                   for s in range(p.noise_seeds)] for ref in noise_references(p).values()})
     chance, n_val = _chance("voc", p, held)
     return Noise(sigma={column: sigma}, chance={column: chance}, z=t_factor(n_runs),
                  source=(f"σ = {sigma:.2f} points, the larger spread over {n_runs} seeds of two reference runs: "
-                         f"{'; '.join(parts)}; the trivial predictor (every pixel the most frequent training class) "
+                         f"{described}; the trivial predictor (every pixel the most frequent training class) "
                          f"scores {chance:.2f} on the same {n_val} images."))
+
+
+def _largest_spread(runs: dict[str, list[Result]]) -> tuple[float, str, int]:
+    """``(σ, sentence, seeds)``: the largest mean-IoU spread (ddof 1) among ``{name: seed runs}``."""
+    values = {name: [float(r.metrics["miou"]) for r in rs] for name, rs in runs.items()}
+    spreads = {name: float(np.std(v, ddof=1)) for name, v in values.items()}
+    described = "; ".join(f"`{name}` {spreads[name]:.2f} (values {', '.join(f'{x:.2f}' for x in v)})"
+                          for name, v in values.items())
+    return max(spreads.values()), described, min(len(v) for v in values.values())
 
 
 def _chance(dataset: str, p: Profile, held: bool = False) -> tuple[float, int]:
@@ -1278,25 +1281,19 @@ def table5_noise(profile: Profile | str) -> Noise:
     COCO-box pretraining is re-seeded with it) and the trivial predictor on the Context twin."""
     from .common import t_factor
 
+    def reseeded(ref: BoxSupConfig, seed: int) -> BoxSupConfig:
+        if ref.init_from is None:
+            return replace(ref, seed=seed)
+        src = replace(ref.init_from, seed=seed)
+        return replace(ref, seed=seed, init_from=src, init=f"{src.name}-{config_hash(src)}")
+
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    spreads, parts, n_runs = {}, [], 0
-    for rid, ref in table5_configs(p).items():
-        runs = []
-        for seed in range(p.noise_seeds):
-            cfg = replace(ref, seed=seed)
-            if ref.init_from is not None:
-                src = replace(ref.init_from, seed=seed)
-                cfg = replace(cfg, init_from=src, init=f"{src.name}-{config_hash(src)}")
-            runs.append(run_boxsup(cfg))
-        values = [float(r.metrics["miou"]) for r in runs]
-        spreads[rid] = float(np.std(values, ddof=1))
-        n_runs = len(runs)
-        parts.append(f"`{ref.name}` {spreads[rid]:.2f} (values {', '.join(f'{v:.2f}' for v in values)})")
-    sigma = max(spreads.values())
+    sigma, described, n_runs = _largest_spread({
+        ref.name: [run_boxsup(reseeded(ref, s)) for s in range(p.noise_seeds)] for ref in table5_configs(p).values()})
     chance, n_val = _chance("context", p)
     return Noise(sigma={MIOU: sigma}, chance={MIOU: chance}, z=t_factor(n_runs),
                  source=(f"σ = {sigma:.2f} points, the larger spread over {n_runs} seeds of Table 5's two runs: "
-                         f"{'; '.join(parts)}; the trivial predictor (every pixel the most frequent Context-twin "
+                         f"{described}; the trivial predictor (every pixel the most frequent Context-twin "
                          f"training class) scores {chance:.2f} on the same {n_val} images."))
 
 
