@@ -421,6 +421,17 @@ def test_boxsup_plus_is_a_separate_evaluation_of_the_same_model(box_run):
     assert d.run_boxsup(_box_cfg()).cached  # nothing retrained
 
 
+@pytest.mark.slow
+def test_the_update_probe_relabels_from_e_o_alone_and_from_each_driver(box_run):
+    probe = d.update_probe(_box_cfg(), {"own net": _box_cfg()}, lams=(3.0, 0.3))
+    assert list(probe.index)[:2] == ["ground-truth masks (reference)", "E_o alone (round 0)"] and len(probe) == 4
+    # E_o alone is round 0 of the run itself (same candidates, seed and sampling)
+    assert probe.loc["E_o alone (round 0)", "label mIoU %"] == pytest.approx(box_run.metrics["label_log"][0]["label_miou"])
+    driven = probe.iloc[2:]
+    assert list(driven["λ"]) == [3.0, 0.3] and all(0 <= v <= 100 for v in driven["label mIoU %"])
+    assert all(0 <= v <= 100 for v in probe["foreground fraction %"])
+
+
 # --------------------------------------------------------------------------- Tables 4 and 5
 def test_table4_rows_reuse_table1_runs_and_add_the_voc07_run():
     t1, t4 = d.table1_configs("cpu"), d.table4_configs("cpu")

@@ -899,6 +899,40 @@ def update_labels(cfg: BoxSupConfig, data: LabelledSet, round_: int, model: torc
     return labels, meta
 
 
+def update_probe(cfg: BoxSupConfig, drivers: dict[str, BoxSupConfig], lams: Sequence[float] = (LAMBDA,)):
+    """Does a network-driven update improve the training labels? A diagnostic of §4.3's loop.
+
+    One label update of ``cfg``'s box-only images (argmin/sample as ``cfg``) from E_o alone, and
+    from each trained network of ``drivers`` (``{label: config}``, loaded from the cache) at each
+    ``lams`` (λ; every training run uses the paper's 3, this only shows the trade-off). Reports
+    the labels' mean IoU against the ground-truth masks and the fraction of pixels they label
+    foreground. The update helps only where the network's own masks are better than the boxes'
+    best-fitting proposals: E_r rewards the candidates the network agrees with.
+    """
+    import pandas as pd
+
+    sources = _open_sources(cfg)
+    data = LabelledSet(sources, training_items(cfg, [len(ds) for ds in sources]))
+    cache = UpdateCache()
+
+    def row(label: str, model, lam: float | None) -> dict[str, Any]:
+        c = cfg if lam is None else replace(cfg, lam=float(lam))
+        labels, meta = update_labels(c, data, 0 if model is None else 1, model, "cpu", 0, cache)
+        fg = float(np.mean([np.mean((lab != 0) & (lab != VOID)) for lab in labels.values()]))  # 0: background
+        return {"labels from": label, "λ": None if model is None else float(lam), "label mIoU %": meta["label_miou"],
+                "foreground fraction %": round(100 * fg, 2)}
+
+    gt = [data.sources[it.source][it.index] for it in data.items if it.mode == "box"]
+    gt_fg = float(np.mean([np.mean((g.semantic != 0) & (g.semantic != VOID)) for g in gt if g.has_masks]))
+    recs = [{"labels from": "ground-truth masks (reference)", "λ": None, "label mIoU %": 100.0,
+             "foreground fraction %": round(100 * gt_fg, 2)}, row("E_o alone (round 0)", None, None)]
+    for label, dcfg in drivers.items():
+        model = load_model(dcfg)
+        miou = float(run_boxsup(dcfg).metrics["miou"])
+        recs += [row(f"{label} ({miou:.1f}% val mIoU)", model, lam) for lam in lams]
+    return pd.DataFrame(recs).set_index("labels from")
+
+
 # --------------------------------------------------------------------------- training
 def _loss(model, batch):
     """Eq. 1 / Eq. 3: the per-pixel cross-entropy (mean over labelled pixels; void ignored)."""
