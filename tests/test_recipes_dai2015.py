@@ -426,7 +426,8 @@ def test_the_update_probe_relabels_from_e_o_alone_and_from_each_driver(box_run):
     probe = d.update_probe(_box_cfg(), {"own net": _box_cfg()}, lams=(3.0, 0.3))
     assert list(probe.index)[:2] == ["ground-truth masks (reference)", "E_o alone (round 0)"] and len(probe) == 4
     # E_o alone is round 0 of the run itself (same candidates, seed and sampling)
-    assert probe.loc["E_o alone (round 0)", "label mIoU %"] == pytest.approx(box_run.metrics["label_log"][0]["label_miou"])
+    round0 = box_run.metrics["label_log"][0]["label_miou"]
+    assert probe.loc["E_o alone (round 0)", "label mIoU %"] == pytest.approx(round0)
     driven = probe.iloc[2:]
     assert list(driven["λ"]) == [3.0, 0.3] and all(0 <= v <= 100 for v in driven["label mIoU %"])
     assert all(0 <= v <= 100 for v in probe["foreground fraction %"])
