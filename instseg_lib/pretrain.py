@@ -22,6 +22,12 @@ trunks of PFN (:class:`~instseg_lib.models.vgg.VGGTrunk`; at stride 32 their poo
 stride 2, the classification form of the same parameters, as ImageNet's VGG-16 is DeepLab's
 before its conversion; fc6/fc7 are pretrained too, as ImageNet's are).
 
+A second stage (:class:`SegPretrainConfig`, where the profile's ``pretrain_seg_steps`` sets
+one) then trains each backbone to segment COCO-style twin scenes of their own seed, with the
+head its papers put on it (an FCRN on the ResNets, DeepLab-LargeFOV on VGG-16 and AlexNet), and
+keeps the trunk: the crop stage alone left every cpu-profile fine-tune about half as accurate
+(``benchmarks/learnability.py``; the profile table quotes the measurements).
+
 The crop set is written once per configuration under ``data_root()/<profile>/pretrain``;
 the trained backbone is a cached experiment (``results/<profile>/pretrain/``) with
 provenance, like every other run. :func:`initialise_backbone` records which initialisation a
