@@ -25,7 +25,7 @@ before its conversion; fc6/fc7 are pretrained too, as ImageNet's are).
 A second stage (:class:`SegPretrainConfig`, where the profile's ``pretrain_seg_steps`` sets
 one) then trains each backbone to segment COCO-style twin scenes of their own seed, with the
 head its papers put on it (an FCRN on the ResNets, DeepLab-LargeFOV on VGG-16 and AlexNet), and
-keeps the trunk: the crop stage alone left every cpu-profile fine-tune about half as accurate
+keeps the trunk: from the crop stage alone every measured cpu-profile fine-tune scored well below
 (``benchmarks/learnability.py``; the profile table quotes the measurements).
 
 The crop set is written once per configuration under ``data_root()/<profile>/pretrain``;
