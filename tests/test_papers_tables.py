@@ -281,6 +281,20 @@ def test_check_claim_close():
     assert check_claim(_c("close", ["a"], ["b"], margin=1.0), V).verdict == "not reproduced"
 
 
+def test_check_claim_close_with_noise_decides_gaps_beyond_margin_plus_band():
+    vals = {"a": {"x": 10.0}, "b": {"x": 9.8}, "c": {"x": 5.0}, "d": {"x": 8.9}}
+    wide = Noise(sigma={"x": 1.0}, z=2.0)  # band 2 * sqrt(2) = 2.83 > margin 1
+    close = lambda r, s: _c("close", [r], [s], margin=1.0, column="x")  # noqa: E731
+    assert check_claim(close("a", "b"), vals, wide).verdict == "inconclusive"  # cannot show closeness
+    assert check_claim(close("a", "d"), vals, wide).verdict == "inconclusive"  # 1.1: within the band of 1
+    r = check_claim(close("a", "c"), vals, wide)  # 5 apart: beyond 1 + 2.83, so not within 1 point
+    assert r.verdict == "not reproduced" and "noise" not in r.detail
+    narrow = Noise(sigma={"x": 0.1}, z=2.0)  # band 0.28
+    assert check_claim(close("a", "b"), vals, narrow).verdict == "reproduced"  # 0.2 <= 1 - 0.28
+    assert check_claim(close("a", "d"), vals, narrow).verdict == "inconclusive"  # 1.1 within 0.28 of 1
+    assert check_claim(close("a", "c"), vals, narrow).verdict == "not reproduced"
+
+
 SEQ = {"r1": {"x": 1.0, "y": 5.0}, "r2": {"x": 2.0, "y": 4.0}, "r3": {"x": 2.5, "y": 9.0}, "r4": {"x": 2.5}}
 
 
@@ -297,7 +311,12 @@ def test_check_claim_spread():
     # a noise band wider than the margin cannot show flatness
     wide = Noise(sigma={"x": 1.0}, z=2.0)
     assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ, wide).verdict == "inconclusive"
-    assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ, Noise(sigma={"x": 0.01})).verdict == "reproduced"
+    assert check_claim(_seq("spread", ["r2", "r3"], 0.8), SEQ, Noise(sigma={"x": 0.01})).verdict == "reproduced"
+    # a span right at the margin (0.5) is decided by no band
+    assert check_claim(_seq("spread", ["r2", "r3"], 0.5), SEQ, Noise(sigma={"x": 0.01})).verdict == "inconclusive"
+    # but a span beyond margin + band is not flat, however wide the band
+    assert check_claim(_seq("spread", ["r1", "r2", "r3"], 0.1), SEQ, Noise(sigma={"x": 0.2}, z=2.0)).verdict == \
+        "not reproduced"  # span 1.5 > 0.1 + 0.57
 
 
 def test_check_claim_increasing():
@@ -551,8 +570,11 @@ def test_best_is_inconclusive_when_the_runner_up_is_within_noise():
 
 
 def test_close_cannot_be_shown_when_noise_exceeds_the_margin():
-    assert check_claim(_c("close", ["a"], ["c"], margin=0.5), V, _noise(sigma=0.1)).verdict == "reproduced"
-    assert check_claim(_c("close", ["a"], ["c"], margin=0.5), V, _noise(sigma=0.2)).verdict == "inconclusive"
+    # |a - c| = 0.5 against a margin of 0.9: shown with a band of 0.28, not with one of 0.57
+    assert check_claim(_c("close", ["a"], ["c"], margin=0.9), V, _noise(sigma=0.1)).verdict == "reproduced"
+    assert check_claim(_c("close", ["a"], ["c"], margin=0.9), V, _noise(sigma=0.2)).verdict == "inconclusive"
+    # a difference right at the margin is decided by no band, as for "greater"
+    assert check_claim(_c("close", ["a"], ["c"], margin=0.5), V, _noise(sigma=0.01)).verdict == "inconclusive"
     assert check_claim(_c("close", ["a"], ["b"], margin=1.0), V, _noise(sigma=0.1)).verdict == "not reproduced"
 
 

@@ -211,8 +211,10 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
       claimed margin;
     - ``best``: ``inconclusive`` when the claimed row and the best other row are within
       the noise band of each other;
-    - ``close``: ``inconclusive`` when the noise band is wider than the claimed margin
-      (such runs cannot show two settings to be close).
+    - ``close``: ``inconclusive`` when ``|difference|`` is within the noise band of the
+      claimed margin, as for ``greater``. A band at least as wide as the margin can then
+      never show two settings to be close, but a gap beyond margin + band still shows that
+      they are not (a 15-point gap is not "within 2 points" however noisy the runs).
     """
     sign = -1.0 if claim.lower_is_better else 1.0
     if claim.kind in ("spread", "increasing"):
@@ -259,9 +261,10 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
             return ClaimResult(claim, "inconclusive", a, b, detail + "; every run is at the trivial predictor's level")
         if claim.kind == "greater" and abs(sign * (a - b) - claim.margin) <= band:
             return ClaimResult(claim, "inconclusive", a, b, detail + f"; within the noise band ±{band:.3g}")
-        if claim.kind == "close" and band >= claim.margin:
-            return ClaimResult(claim, "inconclusive", a, b,
-                               detail + f"; the noise band {band:.3g} is wider than the margin")
+        if claim.kind == "close" and abs(abs(a - b) - claim.margin) <= band:
+            why = (f"the noise band {band:.3g} is wider than the margin" if band >= claim.margin
+                   else f"within the noise band ±{band:.3g} of the margin")
+            return ClaimResult(claim, "inconclusive", a, b, detail + f"; {why}")
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
 
 
@@ -280,9 +283,10 @@ def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], no
         if noise is not None:
             if at_chance:
                 return ClaimResult(claim, "inconclusive", hi, lo, detail + "; every run is at the trivial predictor's level")
-            if band >= claim.margin:
-                return ClaimResult(claim, "inconclusive", hi, lo,
-                                   detail + f"; the noise band {band:.3g} is wider than the margin")
+            if abs((hi - lo) - claim.margin) <= band:  # as for ``close``: a span beyond margin + band is decided
+                why = (f"the noise band {band:.3g} is wider than the margin" if band >= claim.margin
+                       else f"within the noise band ±{band:.3g} of the margin")
+                return ClaimResult(claim, "inconclusive", hi, lo, detail + f"; {why}")
         return ClaimResult(claim, "reproduced" if ok else "not reproduced", hi, lo, detail)
     steps = [b - a for a, b in zip(v[:-1], v[1:])]
     worst = min(range(len(steps)), key=lambda i: steps[i])
