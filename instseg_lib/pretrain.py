@@ -344,8 +344,9 @@ def _force_pretrain() -> bool:
     return os.environ.get("FORCE_PRETRAIN", "").strip().lower() in {"1", "true", "yes"}
 
 
-def _trunk_state(res: Result, device: str) -> dict[str, torch.Tensor]:
-    """The ``backbone.`` part of a pretraining result's checkpoint, prefix removed."""
+def trunk_state(res: Result, device: str = "cpu") -> dict[str, torch.Tensor]:
+    """The ``backbone.`` part of a trained result's checkpoint (a pretraining, or any run whose
+    model keeps its trunk as ``backbone``), prefix removed."""
     state = load_checkpoint(res.path.with_suffix(".pt"), map_location=device)["model"]
     return {k.removeprefix("backbone."): v for k, v in state.items() if k.startswith("backbone.")}
 
@@ -353,7 +354,7 @@ def _trunk_state(res: Result, device: str) -> dict[str, torch.Tensor]:
 def standin_state(cfg: PretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
     """The pretrained backbone's state dict (``backbone.`` prefix removed) and its result."""
     res = run_pretraining(cfg)
-    return _trunk_state(res, device), res
+    return trunk_state(res, device), res
 
 
 def init_key(profile: Profile | str, depth: int | str, width: int | None = None) -> str:
@@ -611,4 +612,4 @@ def run_seg_pretraining(cfg: SegPretrainConfig, force: bool | None = None) -> Re
 def seg_standin_state(cfg: SegPretrainConfig, device: str = "cpu") -> tuple[dict[str, torch.Tensor], Result]:
     """The segmentation stage's trunk (``backbone.`` prefix removed) and its result."""
     res = run_seg_pretraining(cfg)
-    return _trunk_state(res, device), res
+    return trunk_state(res, device), res

@@ -473,6 +473,8 @@ def test_context_runs_train_alone_on_masks_and_init_from_names_its_source():
     from instseg_lib.experiments import config_hash
 
     assert config_hash(ours) != config_hash(base)
+    reseeded = replace(ours, init_from=replace(ours.init_from, seed=1))  # init follows its source
+    assert reseeded.init.startswith(ours.init_from.name + "-seed1-") and reseeded.init != ours.init
     with pytest.raises(ValueError, match="trains alone"):
         d.boxsup_config("cpu", (("context", "mask"), ("voc", "mask")))
     with pytest.raises(ValueError, match="trains alone"):
@@ -487,7 +489,7 @@ def test_a_run_initialised_from_another_starts_from_its_trained_trunk(smoke):
 
     src = replace(d.table1_configs("smoke")["voc-mask"], **SMALL)
     cfg = replace(d.table5_configs("smoke")["baseline"], **SMALL)
-    cfg = replace(cfg, init_from=src, init=f"{src.name}-x")
+    cfg = replace(cfg, init_from=src)
     n_ctx = d.open_dataset("context", "train", profile="smoke").num_classes
     model, ctx = d.build_model(cfg, n_ctx), SimpleNamespace(notes={})
     head = model.classifier.weight.clone()

@@ -262,10 +262,15 @@ def check_claim(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise:
         if claim.kind == "greater" and abs(sign * (a - b) - claim.margin) <= band:
             return ClaimResult(claim, "inconclusive", a, b, detail + f"; within the noise band ±{band:.3g}")
         if claim.kind == "close" and abs(abs(a - b) - claim.margin) <= band:
-            why = (f"the noise band {band:.3g} is wider than the margin" if band >= claim.margin
-                   else f"within the noise band ±{band:.3g} of the margin")
-            return ClaimResult(claim, "inconclusive", a, b, detail + f"; {why}")
+            return ClaimResult(claim, "inconclusive", a, b, detail + _near_margin(band, claim.margin))
     return ClaimResult(claim, "reproduced" if ok else "not reproduced", a, b, detail)
+
+
+def _near_margin(band: float, margin: float) -> str:
+    """Why a closeness claim (``close``, ``spread``) within ``band`` of its ``margin`` is undecided."""
+    if band >= margin:
+        return f"; the noise band {band:.3g} is wider than the margin"
+    return f"; within the noise band ±{band:.3g} of the margin"
 
 
 def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], noise: Noise | None) -> ClaimResult:
@@ -284,9 +289,7 @@ def _check_sequence(claim: Claim, values: Mapping[str, Mapping[str, Number]], no
             if at_chance:
                 return ClaimResult(claim, "inconclusive", hi, lo, detail + "; every run is at the trivial predictor's level")
             if abs((hi - lo) - claim.margin) <= band:  # as for ``close``: a span beyond margin + band is decided
-                why = (f"the noise band {band:.3g} is wider than the margin" if band >= claim.margin
-                       else f"within the noise band ±{band:.3g} of the margin")
-                return ClaimResult(claim, "inconclusive", hi, lo, detail + f"; {why}")
+                return ClaimResult(claim, "inconclusive", hi, lo, detail + _near_margin(band, claim.margin))
         return ClaimResult(claim, "reproduced" if ok else "not reproduced", hi, lo, detail)
     steps = [b - a for a, b in zip(v[:-1], v[1:])]
     worst = min(range(len(steps)), key=lambda i: steps[i])

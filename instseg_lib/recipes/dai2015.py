@@ -178,7 +178,7 @@ from ..losses import bootstrapped_cross_entropy
 from ..metrics import SemanticEvaluator
 from ..models import DeepLabLargeFOV, dense_crf, largefov_dilation, scale_position_widths
 from ..paths import data_source, results_dir
-from ..pretrain import init_key, initialise_backbone
+from ..pretrain import init_key, initialise_backbone, trunk_state
 from ..profiles import Profile, get_profile
 from ..papers.schema import Claim, Noise
 from ..proposals import Candidates, SelectiveSearchConfig, SlicMergeConfig, box_iou_matrix, cached_proposals
@@ -303,8 +303,12 @@ class BoxSupConfig:
         if "context" in self.datasets and self.sources != (("context", "mask"),):
             raise ValueError("the Context twin trains alone and on its masks (its classes are not VOC's); "
                              f"got sources {self.sources}")
-        if self.init_from is not None and self.init_from.width != self.width:
-            raise ValueError(f"init_from {self.init_from.name} is width {self.init_from.width}, this run {self.width}")
+        if self.init_from is not None:
+            if self.init_from.width != self.width:
+                raise ValueError(f"init_from {self.init_from.name} is width {self.init_from.width}, "
+                                 f"this run {self.width}")
+            # ``init`` names the run it starts from, so ``replace(cfg, init_from=...)`` keeps them in step
+            object.__setattr__(self, "init", f"{self.init_from.name}-{config_hash(self.init_from)}")
         for d, s in self.sources:
             if d not in DATASETS:
                 raise ValueError(f"unknown training set {d!r}; use one of {DATASETS}")
@@ -400,11 +404,9 @@ def boxsup_config(profile: Profile | str, sources: Sequence[tuple[str, str]], es
         estimate = selection = proposals = ""
     elif estimate != "boxsup":
         selection = proposals = ""
-    init_from = overrides.pop("init_from", None)
-    init = init_key(p, "vgg16") if init_from is None else f"{init_from.name}-{config_hash(init_from)}"
     cfg = BoxSupConfig(sources=sources, estimate=estimate, selection=selection, proposals=proposals,
                        proposal_configs=PROPOSAL_SETTINGS.get(proposals, ()) if proposals else (),
-                       init=init, init_from=init_from, **_sizes(p))
+                       init=init_key(p, "vgg16"), **_sizes(p))
     return replace(cfg, **overrides) if overrides else cfg
 
 
@@ -573,9 +575,7 @@ def _initialise(model: DeepLabLargeFOV, cfg: BoxSupConfig, ctx: RunContext) -> N
     ``cfg.init_from``: that run's trained trunk (§5.2, the COCO-box model Table 5 fine-tunes)."""
     if cfg.init_from is not None:
         res = run_boxsup(cfg.init_from)
-        state = load_checkpoint(res.path.with_suffix(".pt"), map_location="cpu")["model"]
-        model.backbone.load_state_dict({k.removeprefix("backbone."): v for k, v in state.items()
-                                        if k.startswith("backbone.")}, strict=True)
+        model.backbone.load_state_dict(trunk_state(res), strict=True)
         info = {"init": "boxsup run", "pretrained": True, "weights": res.path.stem,
                 "reason": f"the trunk of the trained run {cfg.init_from.name} ({res.metrics['miou']:.1f}% mean IoU "
                           f"on the {dataset_label(cfg.init_from.eval_dataset)} val subset); a new classifier"}
@@ -911,23 +911,29 @@ def update_probe(cfg: BoxSupConfig, drivers: dict[str, BoxSupConfig], lams: Sequ
     """
     import pandas as pd
 
+    from ..profiles import default_device
+
+    device = default_device()
     sources = _open_sources(cfg)
     data = LabelledSet(sources, training_items(cfg, [len(ds) for ds in sources]))
     cache = UpdateCache()
 
     def row(label: str, model, lam: float | None) -> dict[str, Any]:
         c = cfg if lam is None else replace(cfg, lam=float(lam))
-        labels, meta = update_labels(c, data, 0 if model is None else 1, model, "cpu", 0, cache)
+        labels, meta = update_labels(c, data, 0 if model is None else 1, model, device, 0, cache)
         fg = float(np.mean([np.mean((lab != 0) & (lab != VOID)) for lab in labels.values()]))  # 0: background
         return {"labels from": label, "λ": None if model is None else float(lam), "label mIoU %": meta["label_miou"],
                 "foreground fraction %": round(100 * fg, 2)}
 
-    gt = [data.sources[it.source][it.index] for it in data.items if it.mode == "box"]
-    gt_fg = float(np.mean([np.mean((g.semantic != 0) & (g.semantic != VOID)) for g in gt if g.has_masks]))
+    e_o = row("E_o alone (round 0)", None, None)  # prepares every box image once (the cache)
+    # (the cache keeps every box image at the smoke and cpu sizes; beyond its memory cap this
+    # reference would be taken over the images it kept)
+    gts = [e.gt for e in cache.entries.values() if e.gt is not None]
+    gt_fg = float(np.mean([np.mean((g != 0) & (g != VOID)) for g in gts])) if gts else float("nan")
     recs = [{"labels from": "ground-truth masks (reference)", "λ": None, "label mIoU %": 100.0,
-             "foreground fraction %": round(100 * gt_fg, 2)}, row("E_o alone (round 0)", None, None)]
+             "foreground fraction %": round(100 * gt_fg, 2)}, e_o]
     for label, dcfg in drivers.items():
-        model = load_model(dcfg)
+        model = load_model(dcfg, device)
         miou = float(run_boxsup(dcfg).metrics["miou"])
         recs += [row(f"{label} ({miou:.1f}% val mIoU)", model, lam) for lam in lams]
     return pd.DataFrame(recs).set_index("labels from")
@@ -1316,10 +1322,8 @@ def table5_noise(profile: Profile | str) -> Noise:
     from .common import t_factor
 
     def reseeded(ref: BoxSupConfig, seed: int) -> BoxSupConfig:
-        if ref.init_from is None:
-            return replace(ref, seed=seed)
-        src = replace(ref.init_from, seed=seed)
-        return replace(ref, seed=seed, init_from=src, init=f"{src.name}-{config_hash(src)}")
+        src = None if ref.init_from is None else replace(ref.init_from, seed=seed)
+        return replace(ref, seed=seed, init_from=src)
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     sigma, described, n_runs = _largest_spread({
