@@ -71,6 +71,14 @@ class Profile:
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def seeds_for(self, paper: str) -> int:
+        """Seeds of ``paper``'s noise references: ``extra["noise_seeds"][paper]`` where the
+        profile sets one (a paper whose reference runs are cheap affords more), else ``noise_seeds``."""
+        n = int(self.extra.get("noise_seeds", {}).get(paper, self.noise_seeds))
+        if n < 2:
+            raise ValueError(f"profile {self.name!r}: {paper} needs at least 2 noise seeds, got {n}")
+        return n
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -114,7 +122,11 @@ PROFILES: dict[str, Profile] = {
                # schedule), pre-trained on the COCO twin for 4x the profile's steps (after 250 steps
                # it reached 12.3 mean IoU there; §3.5's COCO pretraining is a large dataset's), and
                # twice the profile's steps for the two heads (λ's hold and ramp need them)
-               "fathi_depth": 50, "fathi_trunk_steps_factor": 4, "fathi_steps_factor": 2},
+               "fathi_depth": 50, "fathi_trunk_steps_factor": 4, "fathi_steps_factor": 2,
+               # Wu's noise references take 45-150 s a run here (a semantic net; Table 6's row about
+               # 10 min with both nets), so it affords 5 seeds: Student t 2.78 instead of 4.30 at 3,
+               # and a better estimate of σ. The other papers' references take minutes each and keep 3.
+               "noise_seeds": {"wu2016": 5}},
         note=("cpu profile: quarter-width nets fine-tuned from their stand-in ImageNet pretraining (twin "
               "object and stuff crops, then segmenting COCO-style twin scenes), 250 steps of batch 8 on 112 px "
               "crops of 128 px twin images, evaluated "

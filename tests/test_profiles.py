@@ -81,3 +81,15 @@ def test_the_book_refuses_the_gpu_profile_before_any_kernel_starts(monkeypatch, 
     assert len(lines) == 1 and lines[0].startswith("error: ") and ALLOW_GPU_ON_CPU_ENV in lines[0]
     assert not (tmp_path / "book").exists()
     assert profiles.main(["gpu", "--check"]) == 2  # what `make book` asks first
+
+
+def test_noise_seeds_per_paper_fall_back_to_the_profile_count_and_refuse_fewer_than_two():
+    from dataclasses import replace
+
+    cpu, smoke = get_profile("cpu"), get_profile("smoke")
+    assert cpu.seeds_for("wu2016") == 5  # Wu's references are cheap enough for 5 seeds
+    assert cpu.seeds_for("dai2015") == cpu.noise_seeds == 3
+    assert smoke.seeds_for("wu2016") == smoke.noise_seeds == 2  # smoke sets no override
+    bad = replace(cpu, extra={**cpu.extra, "noise_seeds": {"wu2016": 1}})
+    with pytest.raises(ValueError, match="wu2016 needs at least 2 noise seeds"):
+        bad.seeds_for("wu2016")

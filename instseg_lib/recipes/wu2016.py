@@ -413,13 +413,13 @@ def _semantic_values(metrics: dict[str, Any], class_names: Iterable[str]) -> dic
 def semantic_noise(profile: Profile | str, dataset: str, depth: int = 50) -> Noise:
     """Seed spread of :func:`noise_reference` for ``depth`` and the chance level.
 
-    Trains the reference with seeds ``0 .. noise_seeds-1`` (each through the runner's cache)
+    Trains the reference with seeds ``0 .. p.seeds_for(PAPER)-1`` (each through the runner's cache)
     and evaluates the trivial predictor, the training set's most frequent class everywhere,
     on the same images.
     """
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     ref = noise_reference(p, dataset, depth)
-    runs = [run_semantic(replace(ref, seed=seed)) for seed in range(p.noise_seeds)]
+    runs = [run_semantic(replace(ref, seed=seed)) for seed in range(p.seeds_for(PAPER))]
     names = runs[0].metrics["class_names"]
     sigma = seed_spread([_semantic_values(r.metrics, names) for r in runs])
     chance, trivial = _trivial_scores(p, dataset, names)
@@ -470,7 +470,7 @@ def instance_noise(profile: Profile | str) -> Noise:
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     base = table6_configs(p)["r50"]
     runs, diverged = [], []
-    for seed in range(p.noise_seeds):
+    for seed in range(p.seeds_for(PAPER)):
         try:
             runs.append(run_instances(replace(base, localization=replace(base.localization, seed=seed),
                                               semantic=replace(base.semantic, seed=seed))))
