@@ -14,6 +14,9 @@ and the quality of the supervision masks before any training.
 3. Mean IoU of the label maps each method of Table 2 would train with in epoch 1 against
    the true semantic maps: rectangles, GrabCut (with its fallback counts), and BoxSup's
    first update (E_o alone, argmin) on each proposal method.
+4. Speed at the issue's size: seconds per 320x480 VOC-twin scene
+   (:func:`instseg_lib.data.scene_voc.voc_scene`) for each method (target <= 1 s, uncached),
+   as wall and process CPU time (the latter robust to other jobs on a shared machine).
 
 Prints, never asserts. Timings are wall time on whatever the machine is doing.
 
@@ -76,6 +79,7 @@ def main() -> None:
     ap.add_argument("--profile", default="cpu")
     ap.add_argument("--split", default="val")
     ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--speed-images", type=int, default=3, help="320x480 scenes timed in part 4 (0: skip)")
     args = ap.parse_args()
     samples = load(args.profile, args.split, args.images)
     print(f"{len(samples)} VOC twin images ({args.profile}, {args.split}), sizes "
@@ -173,6 +177,24 @@ def main() -> None:
     for k, ev in evs.items():
         print(f"  {k:>50}: mIoU {ev.compute().mean_iou:.3f}")
     print(f"  GrabCut: {t_gc / len(samples):.3f} s/image; fallbacks to the rectangle over {n_boxes} boxes: {fallbacks}")
+
+    # ------------------------------------------------------------------ 4. speed at 320x480
+    if args.speed_images > 0:
+        from instseg_lib.data.scene_voc import voc_scene
+
+        print(f"\n== seconds per 320x480 VOC-twin scene, uncached (target <= 1 s per method), {args.speed_images} "
+              "scenes ==")
+        images = [voc_scene(np.random.default_rng(1000 + i), 320, 480).image for i in range(args.speed_images)]
+        for name, fn in methods.items():
+            wall, cpu, n = [], [], []
+            for im in images:
+                t0, c0 = time.perf_counter(), time.process_time()
+                c = fn(im)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                n.append(len(c))
+            print(f"  {name:>32}: wall {np.median(wall):.2f} s, process CPU {np.median(cpu):.2f} s (median), "
+                  f"{np.mean(n):.0f} candidates per image")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,43 @@ def test_slic_merge_whole_image_is_a_candidate():
     assert (c.areas() == img.shape[0] * img.shape[1]).any()
 
 
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 14), st.integers(1, 14), st.integers(1, 12), st.integers(0, 2**31 - 1))
+def test_vectorised_rag_is_skimages_graph(h, w, n, seed):
+    """Same nodes, edges, insertion order (merge_hierarchical breaks weight ties by it), sums and weights."""
+    from skimage.graph import rag_mean_color as reference
+
+    from instseg_lib.proposals.superpixel_merging import rag_mean_color
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n, (h, w))
+    labels = np.unique(labels, return_inverse=True)[1].reshape(h, w)  # ids 0..R-1, as slic_merge relabels
+    if labels.max() == 0:
+        return  # one region: slic_merge builds no graph
+    lab = rng.normal(50.0, 20.0, (h, w, 3))
+    a, b = reference(lab, labels, connectivity=2, mode="distance"), rag_mean_color(lab, labels)
+    assert list(a.nodes) == list(b.nodes)
+    ea, eb = list(a.edges(data="weight")), list(b.edges(data="weight"))
+    assert ea == eb and a.max_id == b.max_id
+    for node in a:
+        x, y = a.nodes[node], b.nodes[node]
+        assert x["labels"] == y["labels"] and x["pixel count"] == y["pixel count"]
+        assert np.array_equal(x["total color"], y["total color"]) and np.array_equal(x["mean color"], y["mean color"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 12), st.integers(1, 12), st.integers(1, 20), st.integers(0, 2**31 - 1))
+def test_adjacent_pairs_are_the_unique_4_neighbour_pairs(h, w, n, seed):
+    from instseg_lib.proposals.selective_search import adjacent_pairs
+
+    labels = np.random.default_rng(seed).integers(0, n, (h, w))
+    want = sorted({(min(int(labels[y, x]), int(labels[y2, x2])), max(int(labels[y, x]), int(labels[y2, x2])))
+                   for y in range(h) for x in range(w) for y2, x2 in ((y + 1, x), (y, x + 1))
+                   if y2 < h and x2 < w and labels[y, x] != labels[y2, x2]})
+    got = adjacent_pairs(labels)
+    assert got.shape == (len(want), 2) and [tuple(r) for r in got.tolist()] == want
+
+
 # --------------------------------------------------------------------------- quality
 def test_quality_by_hand():
     # object 1 = left half (4 px), object 2 = pixel (1, 3)
