@@ -79,7 +79,7 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   unchanged by construction). VOC and SBD models are trained separately. Table 5 "Ours" =
   Box+Global+Shape end to end on the Cityscapes twin, on Wu's FCRN-101 (§4.7's ResNet-101),
   label 0 the summed stuff classes (:func:`stuff_ids_for`), AP 100m / 50m not computable.
-- **Noise**: ``noise_seeds`` trainings of the Box+Global+Shape models (both regimes,
+- **Noise**: ``profile.seeds_for(PAPER)`` trainings of the Box+Global+Shape models (both regimes,
   both twins); every Table 1 row shares that spread.
 """
 
@@ -708,14 +708,15 @@ def table1_configs(profile: Profile | str, dataset: str = "voc") -> dict[str, Ar
 def noise_configs(profile: Profile | str, dataset: str = "voc") -> list[ArnabTrainConfig]:
     """The Box+Global+Shape trainings of every seed and regime (the noise estimate's)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    return [train_config(p, dataset, "box+global+shape", r, seed=s) for r in REGIMES for s in range(p.noise_seeds)]
+    return [train_config(p, dataset, "box+global+shape", r, seed=s)
+            for r in REGIMES for s in range(p.seeds_for(PAPER))]
 
 
 def noise_runs(profile: Profile | str, dataset: str = "voc") -> dict[str, list[Result]]:
-    """Box+Global+Shape evaluations over ``noise_seeds`` trainings, per regime."""
+    """Box+Global+Shape evaluations over ``profile.seeds_for(PAPER)`` trainings, per regime."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     return {r: [run_eval(eval_config(train_config(p, dataset, "box+global+shape", r, seed=s)))
-                for s in range(p.noise_seeds)] for r in REGIMES}
+                for s in range(p.seeds_for(PAPER))] for r in REGIMES}
 
 
 def table1_ours(runs: dict[str, Result]) -> dict[str, dict[str, float]]:

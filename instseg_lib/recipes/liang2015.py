@@ -79,7 +79,7 @@ Choices the paper leaves open (ours; the notebook repeats them):
   warm-up) for both stages, not §4.1's SGD; the instance stage trains for the profile's steps.
 - **Budget (cpu profile).** Not every Table 1/2 row is trained: :data:`TRAINED_ROWS` lists
   those that are, the others read "not run" with that reason (:func:`plan`). Seed noise comes
-  from ``noise_seeds`` trainings of the main "PFN" net (the category net fixed at seed 0).
+  from ``profile.seeds_for(PAPER)`` trainings of the main "PFN" net (the category net fixed at seed 0).
 """
 
 from __future__ import annotations
@@ -816,9 +816,9 @@ def evaluations(profile: Profile | str) -> PlanResults:
 
 
 def seed_runs(profile: Profile | str) -> list[Result]:
-    """The main "PFN" row for training seeds ``0 .. noise_seeds-1`` (seed 0 is the table's)."""
+    """The main "PFN" row for training seeds ``0 .. profile.seeds_for(PAPER)-1`` (seed 0 is the table's)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    return [run_eval(eval_config(p, "pfn", seed)) for seed in range(p.noise_seeds)]
+    return [run_eval(eval_config(p, "pfn", seed)) for seed in range(p.seeds_for(PAPER))]
 
 
 # --------------------------------------------------------------------------- tables
