@@ -123,12 +123,13 @@ PROFILES: dict[str, Profile] = {
                # it reached 12.3 mean IoU there; §3.5's COCO pretraining is a large dataset's), and
                # twice the profile's steps for the two heads (λ's hold and ramp need them)
                "fathi_depth": 50, "fathi_trunk_steps_factor": 4, "fathi_steps_factor": 2,
-               # Papers whose noise references are cheap here take 5 seeds (Student t 2.78 instead of
+               # Papers whose noise references cost minutes here take 5 seeds (Student t 2.78 instead of
                # 4.30 at 3, and a better estimate of σ): Wu's take 45-150 s a run (a semantic net; Table
                # 6's row about 10 min with both nets), Arnab's 1-4 min per regime and twin with its
-               # evaluation, PFN's about 3 min. BoxSup's take 5-10 min each (rounds of training and label
-               # updates; Table 5's re-seed their COCO-box pretraining too) and Fathi's about 6 min, and keep 3.
-               "noise_seeds": {"wu2016": 5, "arnab2017": 5, "liang2015": 5}},
+               # evaluation, PFN's about 3 min, Fathi's about 6 (heads only; the trunk is shared). BoxSup's
+               # references are re-seeded in four places (Tables 1-3, 4, 5 and the trimap), at 5-10 min a
+               # run plus Table 5's COCO-box pretraining, and keep 3.
+               "noise_seeds": {"wu2016": 5, "arnab2017": 5, "liang2015": 5, "fathi2017": 5}},
         note=("cpu profile: quarter-width nets fine-tuned from their stand-in ImageNet pretraining (twin "
               "object and stuff crops, then segmenting COCO-style twin scenes), 250 steps of batch 8 on 112 px "
               "crops of 128 px twin images, evaluated "

@@ -32,7 +32,7 @@ Choices the paper leaves open (ours; the notebooks repeat them):
   by score, so it is given the selection rank as the score.
 - **Noise** (Table 2's α curve and Table 3's sweep compare numbers of one net): a paired
   bootstrap over the val images of the differences between α values, plus the spread of
-  those differences over ``noise_seeds`` trainings; Table 1's rows use the seed spread
+  those differences over ``profile.seeds_for(PAPER)`` trainings; Table 1's rows use the seed spread
   alone.
 - **Trunk depth** is the profile's ``fathi_depth`` (cpu: 50, where the 101-layer stand-in
   learns more slowly in a short schedule; gpu: the paper's 101).
@@ -457,9 +457,9 @@ def run_eval(cfg: FathiEvalConfig, force: bool | None = None) -> Result:
 
 
 def evaluations(profile: Profile | str) -> list[Result]:
-    """The table evaluation for each training seed ``0 .. noise_seeds-1`` (seed 0 fills the tables)."""
+    """The table evaluation for each training seed ``0 .. profile.seeds_for(PAPER)-1`` (seed 0 fills the tables)."""
     p = profile if isinstance(profile, Profile) else get_profile(profile)
-    return [run_eval(eval_config(p, seed)) for seed in range(p.noise_seeds)]
+    return [run_eval(eval_config(p, seed)) for seed in range(p.seeds_for(PAPER))]
 
 
 # --------------------------------------------------------------------------- thin classes
@@ -622,7 +622,7 @@ def training_frame(profile: Profile | str):
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     recs = []
-    for seed in range(p.noise_seeds):
+    for seed in range(p.seeds_for(PAPER)):
         ecfg = eval_config(p, seed)
         tr, ev = run_train(ecfg.train), run_eval(ecfg)
         le = tr.metrics.get("embedding_loss_curve") or [[0, float("nan")]]
