@@ -63,8 +63,10 @@ _FOOTPRINT = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
 def rag_mean_color(image: np.ndarray, labels: np.ndarray):
     """``skimage.graph.rag_mean_color(image, labels, connectivity=2, mode="distance")``, vectorised.
 
-    skimage builds the graph with a Python callback per pixel (``ndimage.generic_filter``),
-    ~1 s of the ~1.5 s a 320x480 image took per SLIC scale. This builds the *same* graph: the
+    skimage builds the graph with a Python callback per pixel (``ndimage.generic_filter``) and
+    a per-pixel loop for the colour sums: most of :func:`slic_merge_proposals`' time (2.4 s of
+    process CPU per 320x480 image before, 0.57 s with this; ``benchmarks/bench_proposals.py``).
+    This builds the *same* graph: the
     same node and edge insertion order (each 8-adjacent label pair enters at its first
     occurrence in skimage's scan: pixels in C order, the footprint row-major, borders
     replicated, oriented (centre, neighbour)), the same float64 colour sums in the same
@@ -76,22 +78,22 @@ def rag_mean_color(image: np.ndarray, labels: np.ndarray):
     from skimage.graph import RAG
 
     h, w = labels.shape
-    lab = np.asarray(labels, dtype=np.int64)
-    pad = np.pad(lab, 1, mode="edge")
+    ids = np.asarray(labels, dtype=np.int64)
+    pad = np.pad(ids, 1, mode="edge")
     # events[pixel, k]: the label at footprint offset k of each pixel (k = 4 is the centre)
     nb = np.stack([pad[1 + dy:1 + dy + h, 1 + dx:1 + dx + w].ravel() for dy, dx in _FOOTPRINT], axis=1)
-    centre = np.broadcast_to(lab.ravel()[:, None], nb.shape)
+    centre = np.broadcast_to(ids.ravel()[:, None], nb.shape)
     hit = nb != centre
     c, v = centre[hit], nb[hit]  # C order over (pixel, k): skimage's scan order
-    r = int(lab.max()) + 1
+    r = int(ids.max()) + 1
     key = np.minimum(c, v) * r + np.maximum(c, v)
     _, first = np.unique(key, return_index=True)
     first.sort()
     g = RAG()
     for a, b in zip(c[first].tolist(), v[first].tolist()):
         g.add_edge(a, b)
-    count = np.bincount(lab.ravel(), minlength=r)
-    total = np.stack([np.bincount(lab.ravel(), weights=image[..., ch].ravel().astype(np.float64), minlength=r)
+    count = np.bincount(ids.ravel(), minlength=r)
+    total = np.stack([np.bincount(ids.ravel(), weights=image[..., ch].ravel().astype(np.float64), minlength=r)
                       for ch in range(image.shape[-1])], axis=1)
     for n in g:
         g.nodes[n].update({"labels": [n], "pixel count": int(count[n]), "total color": total[n].copy()})

@@ -1275,7 +1275,7 @@ T4_COLUMN = "mIoU"
 
 
 def table_noise(profile: Profile | str, held: bool = False, column: str = MIOU) -> Noise:
-    """The larger seed spread of :func:`noise_references` (seeds ``0 .. noise_seeds-1`` each)
+    """The larger seed spread of :func:`noise_references` (seeds ``0 .. profile.seeds_for(PAPER)-1`` each)
     and the trivial predictor's mean IoU (the training set's most frequent class everywhere,
     on the same images), with Student's t for the number of seeds. ``held``: the same runs
     scored on Table 4's held-out images (:func:`held_out`; evaluations only, no training).
@@ -1285,7 +1285,7 @@ def table_noise(profile: Profile | str, held: bool = False, column: str = MIOU) 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     sigma, described, n_runs = _largest_spread({
         ref.name: [run_evaluation(held_out(replace(ref, seed=s))) if held else run_boxsup(replace(ref, seed=s))
-                   for s in range(p.noise_seeds)] for ref in noise_references(p).values()})
+                   for s in range(p.seeds_for(PAPER))] for ref in noise_references(p).values()})
     chance, n_val = _chance("voc", p, held)
     return Noise(sigma={column: sigma}, chance={column: chance}, z=t_factor(n_runs),
                  source=(f"σ = {sigma:.2f} points, the larger spread over {n_runs} seeds of two reference runs: "
@@ -1317,7 +1317,7 @@ def _chance(dataset: str, p: Profile, held: bool = False) -> tuple[float, int]:
 
 
 def table5_noise(profile: Profile | str) -> Noise:
-    """Seed spread of Table 5's two runs (seeds ``0 .. noise_seeds-1``; for the BoxSup row the
+    """Seed spread of Table 5's two runs (seeds ``0 .. profile.seeds_for(PAPER)-1``; for the BoxSup row the
     COCO-box pretraining is re-seeded with it) and the trivial predictor on the Context twin."""
     from .common import t_factor
 
@@ -1327,7 +1327,8 @@ def table5_noise(profile: Profile | str) -> Noise:
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     sigma, described, n_runs = _largest_spread({
-        ref.name: [run_boxsup(reseeded(ref, s)) for s in range(p.noise_seeds)] for ref in table5_configs(p).values()})
+        ref.name: [run_boxsup(reseeded(ref, s)) for s in range(p.seeds_for(PAPER))]
+        for ref in table5_configs(p).values()})
     chance, n_val = _chance("context", p)
     return Noise(sigma={MIOU: sigma}, chance={MIOU: chance}, z=t_factor(n_runs),
                  source=(f"σ = {sigma:.2f} points, the larger spread over {n_runs} seeds of Table 5's two runs: "
@@ -1539,14 +1540,14 @@ def trimap_chance(profile: Profile | str) -> float:
 
 def trimap_noise(profile: Profile | str) -> Noise:
     """The noise rule of Tables 1-3 (:func:`table_noise`) for :data:`TRIMAP_COLUMN`: the larger seed
-    spread of the same two reference runs (``voc-box``, ``voc-mask``; seeds ``0 .. noise_seeds-1``),
+    spread of the same two reference runs (``voc-box``, ``voc-mask``; seeds ``0 .. profile.seeds_for(PAPER)-1``),
     Student's t for the number of seeds, and the trivial predictor's value as the chance level."""
     from .common import t_factor
 
     p = profile if isinstance(profile, Profile) else get_profile(profile)
     spreads, parts, n_runs = {}, [], 0
     for rid, ref in noise_references(p).items():
-        values = [trimap_value(run_trimap(trimap_config(replace(ref, seed=s)))) for s in range(p.noise_seeds)]
+        values = [trimap_value(run_trimap(trimap_config(replace(ref, seed=s)))) for s in range(p.seeds_for(PAPER))]
         spreads[rid] = float(np.std(values, ddof=1))
         n_runs = len(values)
         parts.append(f"`{ref.name}` {spreads[rid]:.2f} (values {', '.join(f'{v:.2f}' for v in values)})")
